@@ -1,0 +1,127 @@
+"""What a model accepts, and the check that turns a mismatch into a ``skipped`` attempt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas import Modality
+
+from .errors import UnsupportedRequestError
+
+
+class ModelCapabilities(BaseModel):
+    """What one model (or model family) accepts. ``None`` means "not restricted"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    modalities: frozenset[Modality]
+    durations: tuple[int, ...] | None = None
+    min_duration: int | None = None
+    max_duration: int | None = None
+    resolutions: tuple[str, ...] | None = None
+    aspect_ratios: tuple[str, ...] | None = None
+    image_roles: tuple[str, ...] | None = Field(default=None, description="Accepted image_list roles; () = no input images")
+    max_input_images: int | None = None
+    accepts_video_input: bool = False
+    generates_audio: bool | None = Field(default=None, description="True: can add audio; False: cannot")
+    max_outputs: int | None = Field(default=None, description="Upper bound for number_of_videos / n")
+    sizes: tuple[str, ...] | None = None
+    audio_formats: tuple[str, ...] | None = None
+    requires_language_code: bool = False
+    notes: str = ""
+
+    def describe(self) -> dict[str, str]:
+        """Human-readable cells for the README's capability table."""
+        def fmt(values: Any, unit: str = "") -> str:
+            return "any" if values is None else ", ".join(f"{v}{unit}" for v in values) or "none"
+
+        if self.durations is not None:
+            durations = fmt(self.durations, "s")
+        elif self.min_duration is not None or self.max_duration is not None:
+            durations = f"{self.min_duration or 1}-{self.max_duration or '?'}s"
+        else:
+            durations = "any" if "video" in self.modalities else "-"
+        return {
+            "modalities": ", ".join(sorted(self.modalities)),
+            "durations": durations,
+            "resolutions": fmt(self.resolutions) if "video" in self.modalities else "-",
+            "aspect_ratios": fmt(self.aspect_ratios),
+            "input_images": fmt(self.image_roles),
+            "audio": {True: "yes", False: "no", None: "-"}[self.generates_audio],
+            "audio_formats": fmt(self.audio_formats) if self.audio_formats is not None else "-",
+        }
+
+
+def check_request(caps: ModelCapabilities, modality: Modality, request: Any) -> None:
+    """Raise :class:`UnsupportedRequestError` when ``caps`` rule the request out."""
+    if modality not in caps.modalities:
+        raise UnsupportedRequestError(f"model does not do {modality} (it does {', '.join(sorted(caps.modalities))})")
+    problems = [p for p in _problems(caps, modality, request) if p]
+    if problems:
+        raise UnsupportedRequestError("; ".join(problems))
+
+
+def _problems(caps: ModelCapabilities, modality: Modality, request: Any) -> list[str | None]:
+    if modality == "video":
+        return [
+            _check_duration(caps, request.duration_seconds),
+            _check_choice("resolution", request.resolution, caps.resolutions),
+            _check_choice("aspect_ratio", request.aspect_ratio, caps.aspect_ratios),
+            _check_images(caps, request.image_list),
+            None if request.video is None or caps.accepts_video_input else "model takes no input video",
+            None if not request.generate_audio or caps.generates_audio is not False else "model cannot generate audio",
+            _check_max("number_of_videos", request.number_of_videos, caps.max_outputs),
+        ]
+    if modality == "image":
+        return [
+            _check_choice("aspect_ratio", request.aspect_ratio, caps.aspect_ratios),
+            _check_choice("size", request.size, caps.sizes),
+            _check_images(caps, request.image_list),
+            _check_max("n", request.n, caps.max_outputs),
+        ]
+    return [
+        _check_choice("output_format", request.output_format.format, caps.audio_formats),
+        None
+        if not caps.requires_language_code or getattr(request, "language_code", "x")
+        else "model needs language_code (e.g. 'hi-IN')",
+    ]
+
+
+def _check_duration(caps: ModelCapabilities, duration: int | None) -> str | None:
+    if duration is None:
+        return None
+    if caps.durations is not None and duration not in caps.durations:
+        return f"duration_seconds={duration} not supported (allowed: {', '.join(map(str, caps.durations))})"
+    if caps.max_duration is not None and duration > caps.max_duration:
+        return f"duration_seconds={duration} exceeds the model's maximum of {caps.max_duration}"
+    if caps.min_duration is not None and duration < caps.min_duration:
+        return f"duration_seconds={duration} is below the model's minimum of {caps.min_duration}"
+    return None
+
+
+def _check_choice(field: str, value: str | None, allowed: tuple[str, ...] | None) -> str | None:
+    if value is None or allowed is None or value in allowed:
+        return None
+    return f"{field}={value!r} not supported (allowed: {', '.join(allowed)})"
+
+
+def _check_images(caps: ModelCapabilities, images: list[Any]) -> str | None:
+    if not images or caps.image_roles is None:
+        return None
+    if not caps.image_roles:
+        return "model takes no input images"
+    bad = sorted({img["type"] for img in images if img["type"] not in caps.image_roles})
+    if bad:
+        return f"image roles {bad} not supported (allowed: {', '.join(caps.image_roles)})"
+    return _check_max("image_list length", len(images), caps.max_input_images)
+
+
+def _check_max(field: str, value: int | None, maximum: int | None) -> str | None:
+    if value is None or maximum is None or value <= maximum:
+        return None
+    return f"{field}={value} exceeds the model's maximum of {maximum}"
+
+
+PERMISSIVE = {m: ModelCapabilities(modalities=frozenset({m})) for m in ("video", "image", "tts", "sts")}

