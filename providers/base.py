@@ -191,6 +191,8 @@ class JobProvider:
     default_base_url: ClassVar[str] = ""
     api_key_env: ClassVar[str | None] = None
     modalities: ClassVar[frozenset[Modality]] = frozenset()
+    models: ClassVar[dict[str, ModelCapabilities]] = {}
+    """Documented models. A key ending in ``*`` describes a family by prefix."""
     pool_size: ClassVar[int] = 64
 
     def __init__(self) -> None:
@@ -200,7 +202,13 @@ class JobProvider:
     # -- what the model accepts -------------------------------------------------
 
     def capabilities(self, model: str) -> ModelCapabilities:
-        """What ``model`` accepts. Unknown models are not restricted beyond modality."""
+        """What ``model`` accepts: its entry in ``models``, else the longest matching
+        ``prefix*`` family, else nothing restricted beyond the provider's modalities."""
+        if model in self.models:
+            return self.models[model]
+        families = [key for key in self.models if key.endswith("*") and model.startswith(key[:-1])]
+        if families:
+            return self.models[max(families, key=len)]
         return ModelCapabilities(modalities=self.modalities)
 
     def check_request(self, modality: Modality, request: AnyRequest, config: AnyConfig) -> None:

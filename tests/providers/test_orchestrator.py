@@ -1,0 +1,217 @@
+"""The fallback orchestrator: chain order, retries, skips, stops, metadata, timeouts."""
+
+import asyncio
+import time
+from datetime import timezone
+
+import pytest
+
+from providers import RetryPolicy, generate_image, generate_video, generate_video_async, register_provider
+from providers.errors import (
+    ContentModerationError,
+    GenerationTimeoutError,
+    InvalidRequestError,
+    MediagenError,
+    ProviderHTTPError,
+    UnsupportedRequestError,
+)
+from providers.orchestrator import flatten_chain
+from providers.registry import UnknownProviderError
+from schemas import ImageGenerationConfig, MockConfig, VideoGenerationConfig, VideoGenerationResponse
+
+FAST = RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.01)
+
+
+def mocked(provider: str, model: str = "m", *, error: str | None = None, fallbacks=None, **mock) -> VideoGenerationConfig:
+    responses = [{"weight": 1, "error": error}] if error else []
+    return VideoGenerationConfig(
+        provider=provider, model=model, mock=MockConfig(responses=responses, **mock), fallback_configs=fallbacks
+    )
+
+
+def summary(metadata):
+    return [(a.provider, a.attempt_number, a.try_number, a.status, a.error_type) for a in metadata.attempts]
+
+
+def test_chain_is_config_then_fallbacks_depth_first():
+    chain = mocked("a", fallbacks=[mocked("b", fallbacks=[mocked("c")]), mocked("d")])
+    assert [c.provider for c in flatten_chain(chain)] == ["a", "b", "c", "d"]
+
+
+def test_first_success_wins_and_metadata_says_so():
+    response = generate_video(mocked("a", fallbacks=[mocked("b")]), prompt="x", duration_seconds=1, retry=FAST)
+    meta = response.execution_metadata
+    assert summary(meta) == [("a", 1, 1, "success", None)]
+    assert meta.successful_attempt == 1 and meta.total_attempts == 1 and meta.configs_in_chain == 2
+    assert meta.fallback_triggered is False and response.is_mock
+    attempt = meta.attempts[0]
+    assert attempt.started_at.tzinfo == timezone.utc and attempt.elapsed_seconds >= 0 and attempt.request_id
+
+
+def test_transient_errors_retry_same_config_then_fall_back():
+    chain = mocked("a", error="server_error", fallbacks=[mocked("b", error="rate_limit", fallbacks=[mocked("c")])])
+    response = generate_video(chain, prompt="x", duration_seconds=1, retry=FAST)
+    meta = response.execution_metadata
+    assert summary(meta) == [
+        ("a", 1, 1, "failed", "ProviderHTTPError"),
+        ("a", 1, 2, "failed", "ProviderHTTPError"),
+        ("a", 1, 3, "failed", "ProviderHTTPError"),
+        ("b", 2, 1, "failed", "ProviderHTTPError"),
+        ("b", 2, 2, "failed", "ProviderHTTPError"),
+        ("b", 2, 3, "failed", "ProviderHTTPError"),
+        ("c", 3, 1, "success", None),
+    ]
+    assert meta.fallback_triggered and meta.successful_attempt == 7 and meta.total_attempts == 7
+    assert all(a.is_retryable for a in meta.attempts[:-1])
+
+
+@pytest.mark.parametrize("kind", ["connection", "timeout", "rate_limit", "server_error"])
+def test_each_transient_kind_is_retried(kind):
+    with pytest.raises(MediagenError) as info:
+        generate_video(mocked("a", error=kind), prompt="x", retry=RetryPolicy(max_retries=1, base_delay=0.001))
+    assert [a.try_number for a in info.value.execution_metadata.attempts] == [1, 2]
+
+
+def test_retry_after_is_honoured():
+    config = mocked("a", error="rate_limit", fallbacks=[mocked("b")])
+    config = config.model_copy(update={"mock": MockConfig(responses=[{"error": "rate_limit", "retry_after": 0.3}])})
+    started = time.monotonic()
+    generate_video(config, prompt="x", retry=RetryPolicy(max_retries=1, base_delay=0.001))
+    assert time.monotonic() - started >= 0.3
+
+
+def test_backoff_is_capped_exponential_with_jitter():
+    policy = RetryPolicy(base_delay=1, max_delay=5, jitter=0.5)
+    delays = [policy.delay(n) for n in range(1, 8)]
+    assert 0.5 <= delays[0] <= 1 and 1 <= delays[1] <= 2 and 2 <= delays[2] <= 4
+    assert all(d <= 5 for d in delays)
+    assert policy.delay(1, retry_after=9) == 9 and RetryPolicy(max_retry_after=3).delay(1, retry_after=9) == 3
+
+
+@pytest.mark.parametrize("kind, error_type", [("moderation", ContentModerationError), ("invalid_request", InvalidRequestError)])
+def test_moderation_and_invalid_input_stop_the_chain(kind, error_type):
+    with pytest.raises(error_type) as info:
+        generate_video(mocked("a", error=kind, fallbacks=[mocked("b")]), prompt="x", retry=FAST)
+    assert summary(info.value.execution_metadata) == [("a", 1, 1, "failed", error_type.__name__)]
+
+
+def test_generation_failed_moves_on_without_retry():
+    response = generate_video(mocked("a", error="generation_failed", fallbacks=[mocked("b")]), prompt="x", retry=FAST)
+    assert summary(response.execution_metadata) == [("a", 1, 1, "failed", "GenerationFailedError"), ("b", 2, 1, "success", None)]
+
+
+def test_whole_chain_failure_carries_every_attempt():
+    chain = mocked("a", error="server_error", fallbacks=[mocked("b", error="generation_failed")])
+    with pytest.raises(MediagenError) as info:
+        generate_video(chain, prompt="x", retry=RetryPolicy(max_retries=0))
+    error = info.value
+    assert type(error).__name__ == "GenerationFailedError" and error.provider == "b"
+    assert [a.provider for a in error.execution_metadata.attempts] == ["a", "b"]
+    assert error.execution_metadata.successful_attempt is None and error.execution_metadata.fallback_triggered
+
+
+class VideoOnly:
+    """A custom provider implementing just part of ProviderHandler."""
+
+    def __init__(self):
+        self.calls = []
+
+    def generate_video(self, config, request, on_progress=None):
+        self.calls.append((config.model, request.prompt))
+        return VideoGenerationResponse(request_id="custom", video="https://example.invalid/v.mp4", raw_response={"ok": 1})
+
+    def generate_image(self, config, request, on_progress=None):
+        raise NotImplementedError("video only")
+
+
+def test_custom_provider_registered_at_runtime_serves_the_chain():
+    handler = VideoOnly()
+    register_provider("acme", handler)
+    config = VideoGenerationConfig(provider="acme", model="acme-1")
+    response = generate_video(config, prompt="a custom fox")
+    assert handler.calls == [("acme-1", "a custom fox")]
+    assert response.video.endswith("v.mp4") and summary(response.execution_metadata) == [("acme", 1, 1, "success", None)]
+
+
+def test_modality_a_provider_lacks_is_skipped():
+    register_provider("acme", VideoOnly())
+    chain = ImageGenerationConfig(
+        provider="acme", model="acme-1", fallback_configs=[ImageGenerationConfig(provider="b", model="m", mock=MockConfig())]
+    )
+    response = generate_image(chain, prompt="x")
+    assert [(a.provider, a.status, a.error_type) for a in response.execution_metadata.attempts] == [
+        ("acme", "skipped", "UnsupportedRequestError"),
+        ("b", "success", None),
+    ]
+
+
+def test_chain_of_only_skips_explains_why():
+    register_provider("acme", VideoOnly())
+    with pytest.raises(UnsupportedRequestError, match="no config in the chain can serve") as info:
+        generate_image(ImageGenerationConfig(provider="acme", model="m"), prompt="x")
+    assert info.value.execution_metadata.attempts[0].status == "skipped"
+
+
+def test_unknown_provider_lists_known_ones():
+    with pytest.raises(UnknownProviderError, match="known providers: .*fal.*mock"):
+        generate_video(VideoGenerationConfig(provider="nope", model="m"), prompt="x")
+
+
+class Sleepy:
+    def generate_video(self, config, request, on_progress=None):
+        time.sleep(3)
+        raise AssertionError("should have been abandoned")
+
+    async def generate_video_async(self, config, request, on_progress=None):
+        await asyncio.sleep(3)
+
+
+def test_timeout_is_a_real_deadline_for_custom_handlers():
+    register_provider("sleepy", Sleepy())
+    config = VideoGenerationConfig(provider="sleepy", model="m", timeout=1, fallback_configs=[mocked("b")])
+    started = time.monotonic()
+    response = generate_video(config, prompt="x", retry=RetryPolicy(max_retries=0))
+    assert time.monotonic() - started < 2.5
+    assert summary(response.execution_metadata)[0] == ("sleepy", 1, 1, "failed", "GenerationTimeoutError")
+
+
+async def test_timeout_is_a_real_deadline_async():
+    register_provider("sleepy", Sleepy())
+    config = VideoGenerationConfig(provider="sleepy", model="m", timeout=1)
+    started = time.monotonic()
+    with pytest.raises(GenerationTimeoutError):
+        await generate_video_async(config, prompt="x", retry=RetryPolicy(max_retries=0))
+    assert time.monotonic() - started < 2.5
+
+
+def test_timeout_bounds_a_slow_polled_job():
+    config = mocked("a", job_duration_seconds=30).model_copy(update={"timeout": 1, "poll_interval": 0})
+    started = time.monotonic()
+    with pytest.raises(GenerationTimeoutError, match="timeout=1s"):
+        generate_video(config, prompt="x", retry=RetryPolicy(max_retries=0))
+    assert time.monotonic() - started < 2
+
+
+def test_max_poll_attempts_bounds_polling():
+    config = mocked("a", polling={"status_sequence": ["queued"] * 10 + ["completed"]})
+    config = config.model_copy(update={"max_poll_attempts": 3})
+    with pytest.raises(GenerationTimeoutError, match="max_poll_attempts=3"):
+        generate_video(config, prompt="x", retry=RetryPolicy(max_retries=0))
+
+
+class Crashing:
+    def generate_video(self, config, request, on_progress=None):
+        raise KeyError("video")
+
+
+def test_unexpected_exceptions_become_failed_attempts_not_crashes():
+    register_provider("crashing", Crashing())
+    response = generate_video(VideoGenerationConfig(provider="crashing", model="m", fallback_configs=[mocked("b")]), prompt="x")
+    first = response.execution_metadata.attempts[0]
+    assert first.status == "failed" and first.error_type == "GenerationFailedError" and "KeyError" in first.error_message
+
+
+def test_errors_from_a_chain_are_provider_http_errors_with_status():
+    with pytest.raises(ProviderHTTPError) as info:
+        generate_video(mocked("a", error="rate_limit"), prompt="x", retry=RetryPolicy(max_retries=0))
+    assert info.value.status_code == 429 and info.value.retryable
