@@ -1,0 +1,27 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.emulator import ProviderEmulator
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[ProviderEmulator]:
+    """One started provider emulator for the whole test session."""
+    with ProviderEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator(emulator_server: ProviderEmulator) -> Iterator[ProviderEmulator]:
+    """The session emulator, reset before the test; fails the test if a route
+    handler raised while it ran."""
+    emulator_server.reset()
+    yield emulator_server
+    errors = list(emulator_server.handler_errors)
+    if errors:
+        pytest.fail("emulator route handler error(s):\n" + "\n".join(errors), pytrace=False)
