@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Generator, Literal
 
 from schemas import JobHandle, Modality
 
@@ -28,11 +28,28 @@ from .responses import build_response, completed_update, failed_update, status_u
 log = logging.getLogger(__name__)
 
 
+CallKind = Literal["submit", "poll", "fetch", "other"]
+
+
 @dataclass
 class Call:
-    """Run a blocking function and send its result back into the generator."""
+    """Run a blocking function and send its result back into the generator.
+
+    ``kind`` and ``provider`` let a driver apply per-provider limits (submit and poll
+    budgets) without knowing anything else about the call.
+    """
 
     fn: Callable[[], Any]
+    kind: CallKind = "other"
+    provider: str | None = None
+    model: str | None = None
+
+
+@dataclass
+class Submitted:
+    """A job was accepted by the provider: a driver may record its handle (the ledger)."""
+
+    job: JobHandle
 
 
 @dataclass
@@ -60,13 +77,23 @@ class Emit:
 Steps = Generator[Any, Any, Any]
 
 
-def job_steps(provider: JobProvider, ctx: ProviderContext, request: AnyRequest, request_id: str) -> Steps:
-    """Submit a job and follow it to its output."""
-    submitted = yield Call(partial(provider.submit, ctx, request))
+def job_steps(
+    provider: JobProvider, ctx: ProviderContext, request: AnyRequest, request_id: str, resume: JobHandle | None = None
+) -> Steps:
+    """Submit a job and follow it to its output; with ``resume``, follow that job instead of paying again."""
+    if resume is not None:
+        ctx.job = resume
+        return (yield from follow_job(provider, ctx, resume, request_id))
+    submitted = yield _call(ctx, "submit", partial(provider.submit, ctx, request))
     if isinstance(submitted, ProviderOutput):
         return submitted
     ctx.job = submitted
+    yield Submitted(submitted)
     return (yield from follow_job(provider, ctx, submitted, request_id))
+
+
+def _call(ctx: ProviderContext, kind: CallKind, fn: Callable[[], Any]) -> Call:
+    return Call(fn, kind=kind, provider=ctx.config.provider, model=ctx.model)
 
 
 def follow_job(provider: JobProvider, ctx: ProviderContext, job: JobHandle, request_id: str) -> Steps:
@@ -77,11 +104,11 @@ def follow_job(provider: JobProvider, ctx: ProviderContext, job: JobHandle, requ
             yield Sleep(min(wait, max(ctx.deadline.remaining(), 0.0)))
         if ctx.deadline.expired() or job.polls >= ctx.config.max_poll_attempts:
             raise _job_timeout(ctx, job)
-        status: JobStatus = yield Call(partial(provider.poll, ctx, job))
+        status: JobStatus = yield _call(ctx, "poll", partial(provider.poll, ctx, job))
         job = job.polled()
         ctx.job = job
         if status.state == "completed":
-            return (yield Call(partial(provider.fetch, ctx, job)))
+            return (yield _call(ctx, "fetch", partial(provider.fetch, ctx, job)))
         if status.state == "failed":
             failure = status.failure or GenerationFailedError("job failed without a reason")
             _annotate(failure, ctx, job)
@@ -107,10 +134,10 @@ def _annotate(error: MediagenError, ctx: ProviderContext, job: JobHandle) -> Non
 
 
 def provider_attempt_steps(
-    provider: JobProvider, ctx: ProviderContext, request: AnyRequest, request_id: str
+    provider: JobProvider, ctx: ProviderContext, request: AnyRequest, request_id: str, resume: JobHandle | None = None
 ) -> Steps:
     """One attempt on a built-in provider, ending in the typed response."""
-    output: ProviderOutput = yield from job_steps(provider, ctx, request, request_id)
+    output: ProviderOutput = yield from job_steps(provider, ctx, request, request_id, resume)
     ctx.provider_request_id = output.request_id or (ctx.job.request_id or ctx.job.job_id if ctx.job else None)
     return (yield Call(partial(build_response, ctx, output, request_id, request)))
 
@@ -137,6 +164,7 @@ def drive_sync(steps: Steps, on_progress: ProgressCallback | None) -> Any:
                 time.sleep(max(step.seconds, 0.0))
             elif isinstance(step, Emit):
                 notify_sync(on_progress, step.update)
+            # Submitted: nothing to do outside the pipeline
         except Exception as exc:  # handed back to the generator, which decides
             error = exc
 

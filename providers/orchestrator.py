@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from schemas import AttemptMetadata, ExecutionMetadata, Modality, utc_now
+from schemas import AttemptMetadata, ExecutionMetadata, JobHandle, Modality, utc_now
 
 from .base import AnyConfig, AnyRequest, JobProvider
 from .driver import CallWithTimeout, Emit, Sleep, Steps, provider_attempt_steps
@@ -59,8 +59,14 @@ def chain_steps(
     request: AnyRequest,
     retry: RetryPolicy = DEFAULT_RETRY,
     request_id: str | None = None,
+    resume: JobHandle | None = None,
 ) -> Steps:
-    """The whole fallback chain as driver steps; returns the response or raises the last error."""
+    """The whole fallback chain as driver steps; returns the response or raises the last error.
+
+    ``resume`` is a job submitted earlier (from the pipeline's ledger): the first try of
+    the config it belongs to follows that job instead of submitting again. Should the
+    provider report it failed or gone, later tries submit afresh.
+    """
     request_id = request_id or uuid.uuid4().hex
     chain = flatten_chain(config)
     handlers = [handler_for(cfg) for cfg in chain]  # unknown providers fail before any attempt
@@ -74,8 +80,9 @@ def chain_steps(
             attempt = partial(_record, metadata, cfg, position, try_number, started, handler)
             try:
                 _check_supported(handler, modality, request, cfg)
+                resumable = _resumable(resume, cfg, try_number)
                 response, provider_request_id = yield from _attempt_steps(
-                    handler, modality, cfg, request, request_id, try_number
+                    handler, modality, cfg, request, request_id, try_number, resumable
                 )
             except UnsupportedRequestError as exc:
                 attempt("skipped", exc)
@@ -114,13 +121,27 @@ def _check_supported(handler: Any, modality: Modality, request: AnyRequest, cfg:
         check_request(caps, modality, request)
 
 
+def _resumable(resume: JobHandle | None, cfg: AnyConfig, try_number: int) -> JobHandle | None:
+    if resume is None or try_number != 1:
+        return None
+    if (resume.provider, resume.model) != (cfg.provider, cfg.model) or resume.is_mock != _is_mocked(cfg):
+        return None
+    return resume
+
+
 def _attempt_steps(
-    handler: Any, modality: Modality, cfg: AnyConfig, request: AnyRequest, request_id: str, try_number: int
+    handler: Any,
+    modality: Modality,
+    cfg: AnyConfig,
+    request: AnyRequest,
+    request_id: str,
+    try_number: int,
+    resume: JobHandle | None = None,
 ) -> Steps:
     if isinstance(handler, JobProvider):
         ctx = handler.context(cfg, modality, try_number=try_number)
         try:
-            response = yield from provider_attempt_steps(handler, ctx, request, request_id)
+            response = yield from provider_attempt_steps(handler, ctx, request, request_id, resume)
             return response, ctx.provider_request_id
         except MediagenError as exc:
             if exc.request_id is None and ctx.job is not None:
