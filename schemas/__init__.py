@@ -13,6 +13,7 @@ from .audio import (
 from .base import REVEAL_SECRETS
 from .execution import AttemptMetadata, AttemptStatus, ExecutionMetadata
 from .image import ImageGenerationConfig, ImageGenerationRequest, ImageGenerationResponse, ImageGenerationUpdate
+from .job import DEFAULT_JOB, ConfigEntry, JobConfig
 from .jobs import JobHandle, utc_now
 from .media import AspectRatio, Base64, HttpUrl, ImageType, MediaContent, MediaType, Modality, Resolution
 from .mock import MockConfig, MockErrorKind, MockOutcome, MockPolling
@@ -26,6 +27,9 @@ __all__ = [
     "AudioGenerationConfig",
     "AudioGenerationUpdate",
     "AudioOutputFormat",
+    "ConfigEntry",
+    "DEFAULT_JOB",
+    "JobConfig",
     "Base64",
     "ExecutionMetadata",
     "HttpUrl",

@@ -1,0 +1,188 @@
+"""``python -m pipelines.generate`` (also ``mediagen-generate``): prompt rows in; media in
+object storage and a Parquet results table out.
+
+    python -m pipelines.generate --input prompts.jsonl --output ./output [--config job.yaml] [Beam options]
+
+Every option this module does not know is passed to Beam (``--runner``,
+``--direct_num_workers``, Dataflow's ``--project/--region/--temp_location/--setup_file``...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import uuid
+from datetime import datetime
+from typing import Any, Sequence
+
+from schemas import DEFAULT_JOB, JobConfig, utc_now
+
+log = logging.getLogger("mediagen")
+
+EPILOG = """\
+Job config (YAML or JSON), see README "Job config":
+  modality: video | image | tts | sts
+  configs: named generation configs (provider, model, api_key_env or secret,
+           timeout, fallback_configs, mock, provider_config); rows pick one with a
+           'config' column, otherwise the first serves
+  limits:  per provider: max_in_flight, submits_per_second, polls_per_second
+Without --config the job is the offline mock provider making video.
+
+Any other option goes to Beam, e.g. --runner DataflowRunner --project P --region R
+--temp_location gs://B/tmp --setup_file ./setup.py (see README "Running on Dataflow").
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mediagen-generate",
+        description="Generate media for every prompt row and write a Parquet results table.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--input", required=True, help="prompt rows: a path, glob or gs:// s3:// memory:// URI (JSONL or Parquet)")
+    parser.add_argument("--output", required=True, help="output root: media/, results/, _ledger/, _runs/ go below it")
+    parser.add_argument("--config", help="job config file (YAML or JSON); default: the mock provider making video")
+    parser.add_argument("--input_format", choices=["jsonl", "parquet"], help="override the format taken from the extension")
+    parser.add_argument("--run_id", help="name of this run (default: UTC timestamp + random suffix)")
+    parser.add_argument("--results_mode", choices=["replace", "append"], default="replace",
+                        help="replace: the table holds only this run's rows (default); append: keep earlier runs' parts")
+    parser.add_argument("--storage_options", type=json.loads, default=None,
+                        help="JSON of fsspec options for input and output (e.g. an S3 endpoint)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="live progress bar (default: on for local runs)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="workers the limits are divided across (Dataflow: max_num_workers); default 1")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args, beam_args = build_parser().parse_known_args(argv)
+    from .job_file import JobFileError, load_job
+
+    try:
+        job = load_job(args.config) if args.config else DEFAULT_JOB
+    except JobFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        manifest = run(args, beam_args, job)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print_summary(manifest)
+    return 0
+
+
+class InputError(ValueError):
+    """No input files, or an input that cannot be read."""
+
+
+def run(args: argparse.Namespace, beam_args: list[str], job: JobConfig) -> dict[str, Any]:
+    """Build and run the pipeline; return the run manifest."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    from transforms.generate import GenerateDoFn, invalid_result
+    from transforms.progress import Progress
+    from transforms.read import ReadPrompts
+    from transforms.results import WriteResults
+    from transforms.storage import Storage, expand_inputs
+
+    files = expand_inputs(args.input, args.storage_options)
+    if not files:
+        raise InputError(f"--input {args.input!r} matches no file")
+    run_id = args.run_id or f"{utc_now():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    options = PipelineOptions(beam_args)
+    standard = options.view_as(StandardOptions)
+    if not standard.runner:
+        standard.runner = "DirectRunner"
+    local = standard.runner in ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner")
+    show_progress = args.progress if args.progress is not None else (local and sys.stderr.isatty())
+    progress = Progress(count_rows(files, args), run_id) if show_progress else None
+    started_at = utc_now()
+
+    with beam.Pipeline(options=options) as pipeline:
+        rows = pipeline | "ReadPrompts" >> ReadPrompts(files, job, args.input_format, args.storage_options)
+        valid, invalid = rows | "SplitInvalid" >> beam.Partition(lambda row, _: 0 if row.is_valid else 1, 2)
+        generated = (
+            valid
+            | "KeyByRequest" >> beam.Map(lambda row: (row.key, row))
+            | "GroupSameRequests" >> beam.GroupByKey()
+            | "Generate" >> beam.ParDo(
+                GenerateDoFn(job, args.output, run_id, storage_options=args.storage_options,
+                             workers=args.workers, progress=progress)
+            )
+        )
+        invalid_rows = invalid | "InvalidRows" >> beam.Map(_invalid_row, run_id, progress)
+        (
+            (generated, invalid_rows)
+            | "AllRows" >> beam.Flatten()
+            | "Checkpoint" >> beam.Reshuffle()
+            | "WriteResults" >> WriteResults(args.output, run_id, job, files, started_at, args.storage_options, args.results_mode)
+        )
+    if progress is not None:
+        progress.close()
+    manifest = Storage(args.output, args.storage_options).read_json(f"_runs/{run_id}.json")
+    return manifest or {"run_id": run_id, "output": args.output}
+
+
+def _invalid_row(row: Any, run_id: str, progress: Any) -> Any:
+    from transforms.generate import invalid_result
+
+    if progress is not None:
+        progress.finished("invalid")
+    return invalid_result(row, run_id)
+
+
+def count_rows(files: list[str], args: argparse.Namespace) -> int | None:
+    """Rows in the input, for the progress bar's total (None when it cannot be told cheaply)."""
+    from transforms.read import input_format_of
+    from transforms.storage import open_input
+
+    total = 0
+    try:
+        for uri in files:
+            if input_format_of(uri, args.input_format) == "parquet":
+                import pyarrow.parquet as pq
+
+                with open_input(uri, "rb", args.storage_options) as handle:
+                    total += pq.ParquetFile(handle).metadata.num_rows
+            else:
+                with open_input(uri, "rt", {**(args.storage_options or {}), "compression": "infer"}) as handle:
+                    total += sum(1 for line in handle if line.strip())
+    except (OSError, ValueError):
+        return None
+    return total
+
+
+def print_summary(manifest: dict[str, Any]) -> None:
+    """The end-of-run summary: counts, providers, wall time, where things are, how to query."""
+    counts = manifest.get("counts_by_status", {})
+    lines = [
+        "",
+        f"run {manifest.get('run_id')}: {manifest.get('rows', 0)} rows in {manifest.get('wall_seconds', 0):.1f}s",
+        "  " + "  ".join(f"{status}={count}" for status, count in sorted(counts.items())),
+    ]
+    for name, count in sorted(manifest.get("completed_by_provider_model", {}).items()):
+        lines.append(f"  completed by {name}: {count}")
+    for name, count in sorted(manifest.get("not_completed_by_error_type", {}).items()):
+        lines.append(f"  not completed, {name}: {count}")
+    output = manifest.get("output", "")
+    lines += [
+        f"  table:    {output}/results/*.parquet",
+        f"  media:    {output}/media/",
+        f"  manifest: {output}/_runs/{manifest.get('run_id')}.json",
+        "  query:    python -c \"import pyarrow.dataset as ds; "
+        f"print(ds.dataset('{output}/results').to_table(columns=['row_id','status','provider','media_uris']).to_pandas())\"",
+        f"            duckdb -c \"select status, provider, count(*) from '{output}/results/*.parquet' group by all\"",
+    ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

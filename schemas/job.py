@@ -1,0 +1,145 @@
+"""The job file: which modality, which named generation configs, which limits.
+
+API keys are never written here: a config names where its key comes from
+(``api_key_env`` or a Secret Manager ``secret``) and the worker resolves it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .audio import AudioGenerationConfig
+from .image import ImageGenerationConfig
+from .media import Modality
+from .mock import MockConfig
+from .video import VideoGenerationConfig
+
+AnyGenerationConfig = Union[VideoGenerationConfig, ImageGenerationConfig, AudioGenerationConfig]
+CONFIG_TYPES: dict[str, type] = {
+    "video": VideoGenerationConfig,
+    "image": ImageGenerationConfig,
+    "tts": AudioGenerationConfig,
+    "sts": AudioGenerationConfig,
+}
+_PASSED_THROUGH = ("base_url", "api_version", "timeout", "max_poll_attempts", "poll_interval", "mock", "provider_config")
+
+
+class ConfigEntry(BaseModel):
+    """One generation config of a job file (a fallback entry has the same shape, minus the name)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str | None = None
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    api_key_env: str | None = Field(default=None, description="Environment variable holding the key")
+    secret: str | None = Field(
+        default=None, description="Secret Manager version, e.g. projects/P/secrets/fal-key/versions/latest"
+    )
+    base_url: str | None = None
+    api_version: str | None = None
+    timeout: int | None = Field(default=None, gt=0)
+    max_poll_attempts: int | None = Field(default=None, gt=0)
+    poll_interval: int | None = Field(default=None, ge=0)
+    mock: MockConfig | None = None
+    provider_config: dict[str, Any] = Field(default_factory=dict)
+    fallback_configs: list[ConfigEntry] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> "ConfigEntry":
+        if self.api_key_env and self.secret:
+            raise ValueError(
+                f"give either api_key_env ({self.api_key_env!r}) or secret ({self.secret!r}), not both"
+            )
+        return self
+
+    def build(
+        self, modality: Modality, resolve_key: Callable[["ConfigEntry"], str | None] | None = None
+    ) -> AnyGenerationConfig:
+        """The SDK config for ``modality``, keys filled in by ``resolve_key`` (on the worker)."""
+        fields: dict[str, Any] = {"provider": self.provider, "model": self.model}
+        fields.update({k: getattr(self, k) for k in _PASSED_THROUGH if getattr(self, k) is not None})
+        if resolve_key is not None:
+            fields["api_key"] = resolve_key(self)
+        if self.fallback_configs:
+            fields["fallback_configs"] = [f.build(modality, resolve_key) for f in self.fallback_configs]
+        return CONFIG_TYPES[modality](**fields)
+
+    def walk(self) -> Iterator["ConfigEntry"]:
+        """This entry and every fallback below it."""
+        yield self
+        for fallback in self.fallback_configs:
+            yield from fallback.walk()
+
+    @property
+    def is_mocked(self) -> bool:
+        return self.provider == "mock" or (self.mock is not None and self.mock.enabled)
+
+
+class RetrySettings(BaseModel):
+    """Same-config retries after transient errors (see providers.RetryPolicy)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_retries: int = Field(default=2, ge=0)
+    base_delay: float = Field(default=1.0, ge=0)
+    max_delay: float = Field(default=30.0, ge=0)
+
+
+class WindowSettings(BaseModel):
+    """How many jobs one worker keeps in flight, on how many threads."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_in_flight: int = Field(default=100, ge=1)
+    threads: int = Field(default=8, ge=1)
+
+
+class JobConfig(BaseModel):
+    """A whole job file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    modality: Modality = "video"
+    configs: list[ConfigEntry] = Field(min_length=1)
+    limits: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per provider (or provider/model): max_in_flight, submits_per_second, ..."
+    )
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    window: WindowSettings = Field(default_factory=WindowSettings)
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> "JobConfig":
+        names = [c.name or f"config{i + 1}" for i, c in enumerate(self.configs)]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"config names must be unique; repeated: {', '.join(duplicates)}")
+        for index, entry in enumerate(self.configs):
+            entry.build(self.modality)  # surfaces modality-specific errors now, not on a worker
+        return self
+
+    @property
+    def config_names(self) -> list[str]:
+        return [c.name or f"config{i + 1}" for i, c in enumerate(self.configs)]
+
+    def entry(self, name: str | None) -> ConfigEntry:
+        """The config called ``name``; the first one when ``name`` is None or empty."""
+        if not name:
+            return self.configs[0]
+        for config_name, entry in zip(self.config_names, self.configs):
+            if config_name == name:
+                return entry
+        raise KeyError(f"config {name!r} is not in the job (known: {', '.join(self.config_names)})")
+
+    def entries(self) -> Iterator[ConfigEntry]:
+        for entry in self.configs:
+            yield from entry.walk()
+
+
+DEFAULT_JOB = JobConfig(
+    modality="video",
+    configs=[ConfigEntry(name="mock", provider="mock", model="mock-video", mock=MockConfig())],
+)
+"""Without --config: the offline mock making video."""

@@ -1,0 +1,356 @@
+"""Generate: the DoFn around the orchestrator.
+
+Per request key (rows with the same key share one generation) it checks the ledger
+(media already made: the rows are ``completed`` with ``reused``; a job in flight:
+re-attach to it), otherwise runs the fallback chain through a window that keeps many
+jobs in flight under per-provider limits, stores the media and writes the row.
+Results and Beam metrics are produced on the DoFn's own thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
+from apache_beam.utils.shared import Shared
+
+from providers.driver import Call, Steps
+from providers.errors import MediagenError
+from providers.limits import LimiterRegistry, ProviderLimits
+from providers.orchestrator import RetryPolicy, chain_steps
+from providers.window import JobWindow, WindowResult
+from schemas import ConfigEntry, JobConfig, JobHandle, MediaContent, utc_now
+from schemas.results import LedgerEntry, ResultRow, StoredMedia
+
+from .ledger import Ledger
+from .media_store import MediaStore, MediaStoreError
+from .read import REQUEST_TYPES, PromptRow
+from .secrets import KeyResolver
+from .storage import Storage
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "mediagen"
+MAX_RAW_STRING = 2048
+_LOCAL_MEDIA_PATH = re.compile(r"^[^\s]{1,1024}\.[A-Za-z0-9]{2,5}$")
+
+
+class WorkerClients:
+    """What one worker process shares between all its DoFn instances: resolved keys,
+    provider limiters and the download session."""
+
+    def __init__(self, job: JobConfig, key_resolver: KeyResolver, workers: int = 1) -> None:
+        import requests
+
+        self.key_resolver = key_resolver
+        limits = {name: ProviderLimits.model_validate(spec).divided(workers) for name, spec in job.limits.items()}
+        self.limiters = LimiterRegistry(limits)
+        self.session = requests.Session()
+        self.secrets = _KeySet()
+
+    def resolve_key(self, entry: ConfigEntry) -> str | None:
+        key = self.key_resolver(entry)
+        if key:
+            self.secrets.add(key)
+        return key
+
+
+class _KeySet:
+    """The keys in use in this process, for scrubbing them out of text."""
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+
+    def add(self, key: str) -> None:
+        if len(key) >= 4:
+            self._keys.add(key)
+
+    def scrub(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        for key in self._keys:
+            text = text.replace(key, "***")
+        return text
+
+
+@dataclass
+class ItemOutcome:
+    """What happened to one request key."""
+
+    response: Any = None
+    stored: list[StoredMedia] = field(default_factory=list)
+    reused: LedgerEntry | None = None
+    store_error: MediaStoreError | None = None
+
+
+@dataclass
+class _Pending:
+    rows: list[PromptRow]
+    started: float
+
+
+class GenerateDoFn(beam.DoFn):
+    """(request key, rows) -> one ``ResultRow`` per row."""
+
+    def __init__(
+        self,
+        job: JobConfig,
+        output_root: str,
+        run_id: str,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        key_resolver: KeyResolver | None = None,
+        shared: Shared | None = None,
+        workers: int = 1,
+        progress: Any = None,
+    ) -> None:
+        self.job = job
+        self.output_root = output_root
+        self.run_id = run_id
+        self.storage_options = storage_options
+        self.key_resolver = key_resolver or KeyResolver()
+        self.shared = shared or Shared()
+        self.workers = workers
+        self.progress = progress
+        self.rows_counter = {s: Metrics.counter(NAMESPACE, f"rows_{s}") for s in ("completed", "failed", "reused")}
+        self.latency = Metrics.distribution(NAMESPACE, "generation_ms")
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def setup(self) -> None:
+        self.worker: WorkerClients = self.shared.acquire(
+            lambda: WorkerClients(self.job, self.key_resolver, self.workers), tag=f"mediagen-worker-{self.run_id}"
+        )
+        self.storage = Storage(self.output_root, self.storage_options)
+        self.ledger = Ledger(self.storage)
+        self.media = MediaStore(self.storage, self.worker.session)
+        self.configs = {
+            name: entry.build(self.job.modality, self.worker.resolve_key)
+            for name, entry in zip(self.job.config_names, self.job.configs)
+        }
+        retry = self.job.retry
+        self.retry = RetryPolicy(max_retries=retry.max_retries, base_delay=retry.base_delay, max_delay=retry.max_delay)
+        self.window = JobWindow(
+            self.worker.limiters,
+            max_in_flight=self.job.window.max_in_flight,
+            threads=self.job.window.threads,
+            on_submitted=self._record_submitted,
+        )
+        self.pending: dict[str, _Pending] = {}
+
+    def teardown(self) -> None:
+        window = getattr(self, "window", None)
+        if window is not None:
+            window.close()
+
+    # -- processing ----------------------------------------------------------------------
+
+    def process(self, element: tuple[str, Iterable[PromptRow]]) -> Iterator[ResultRow]:
+        key, grouped = element
+        rows = sorted(grouped, key=lambda r: (r.row_id, r.source))
+        self.pending[key] = _Pending(rows, time.time())
+        if self.progress is not None:
+            self.progress.started(len(rows))
+        self.window.add(key, self._item_steps(key, rows[0]))
+        yield from self._rows_for(self.window.poll_results())
+
+    def finish_bundle(self) -> Iterator[Any]:
+        for result in self.window.drain():
+            for row in self._rows_for([result]):
+                yield GlobalWindows.windowed_value(row)
+
+    # -- one request key, as driver steps (runs in the window) ---------------------------
+
+    def _item_steps(self, key: str, row: PromptRow) -> Steps:
+        done = yield Call(partial(self.ledger.finished_media, key))
+        if done is not None:
+            return ItemOutcome(reused=done)
+        resume: JobHandle | None = yield Call(partial(self.ledger.in_flight, key))
+        request = yield Call(partial(self._request_for, row))
+        config = self.configs[row.config_name or self.job.config_names[0]]
+        response = yield from chain_steps(self.job.modality, config, request, self.retry, resume=resume)
+        try:
+            stored = yield Call(partial(self.media.store, self.job.modality, key, response, _pcm_rate(request)))
+        except MediaStoreError as exc:
+            return ItemOutcome(response=response, store_error=exc)
+        winner = _winning_attempt(response)
+        yield Call(
+            partial(
+                self.ledger.record_done, key, self.job.modality, stored,
+                provider=winner.provider if winner else None, model=winner.model if winner else None,
+                is_mock=response.is_mock, raw_response_json=self._raw_json(response),
+            )
+        )
+        return ItemOutcome(response=response, stored=stored)
+
+    def _record_submitted(self, key: str, job: JobHandle) -> None:
+        self.ledger.record_submitted(key, job)
+
+    def _request_for(self, row: PromptRow) -> Any:
+        request = REQUEST_TYPES[self.job.modality].model_validate_json(row.request_json or "{}")
+        if self.job.modality == "sts" and isinstance(request.audio, str) and _looks_like_path(request.audio):
+            request = request.model_copy(update={"audio": _read_local_media(request.audio)})
+        return request
+
+    # -- results (on the DoFn thread) ----------------------------------------------------
+
+    def _rows_for(self, results: list[WindowResult]) -> Iterator[ResultRow]:
+        for result in results:
+            pending = self.pending.pop(result.item_id)
+            rows = list(self._result_rows(result, pending))
+            for row in rows:
+                self._count(row)
+                yield row
+            self.latency.update(int(1000 * (result.finished - pending.started)))
+
+    def _result_rows(self, result: WindowResult, pending: _Pending) -> Iterator[ResultRow]:
+        outcome: ItemOutcome | None = result.response
+        for index, row in enumerate(pending.rows):
+            duplicate = index > 0
+            if result.error is not None:
+                yield self._failed_row(row, result.error)
+            elif outcome.reused is not None:
+                yield self._reused_row(row, outcome.reused)
+            elif outcome.store_error is not None:
+                yield self._failed_row(row, outcome.store_error, response=outcome.response)
+            else:
+                yield self._completed_row(row, outcome, reused=duplicate)
+
+    def _base(self, row: PromptRow) -> dict[str, Any]:
+        return {
+            "row_id": row.row_id,
+            "source": row.source,
+            "request_key": row.key,
+            "modality": row.modality,
+            "prompt": row.prompt,
+            "config_name": row.config_name,
+            "request_json": row.request_json,
+            "run_id": self.run_id,
+            "finished_at": utc_now(),
+        }
+
+    def _completed_row(self, row: PromptRow, outcome: ItemOutcome, reused: bool) -> ResultRow:
+        response = outcome.response
+        winner = _winning_attempt(response)
+        return ResultRow(
+            **self._base(row),
+            status="completed",
+            reused=reused,
+            provider=winner.provider if winner else None,
+            model=winner.model if winner else None,
+            media=outcome.stored,
+            is_mock=response.is_mock,
+            raw_response_json=self._raw_json(response),
+            execution=response.execution_metadata,
+        )
+
+    def _reused_row(self, row: PromptRow, entry: LedgerEntry) -> ResultRow:
+        return ResultRow(
+            **self._base(row),
+            status="completed",
+            reused=True,
+            provider=entry.provider,
+            model=entry.model,
+            media=entry.media,
+            is_mock=entry.is_mock,
+            raw_response_json=entry.raw_response_json,
+        )
+
+    def _failed_row(self, row: PromptRow, error: BaseException, response: Any = None) -> ResultRow:
+        execution = getattr(error, "execution_metadata", None) or getattr(response, "execution_metadata", None)
+        attempts = execution.attempts if execution else []
+        last = attempts[-1] if attempts else None
+        message = str(error.message) if isinstance(error, MediagenError) else str(error)
+        return ResultRow(
+            **self._base(row),
+            status="failed",
+            provider=last.provider if last else None,
+            model=last.model if last else None,
+            error_type=type(error).__name__,
+            error_message=self.worker.secrets.scrub(message),
+            is_mock=bool(last and last.is_mock),
+            raw_response_json=self._raw_json(response) if response is not None else None,
+            execution=execution,
+        )
+
+    def _raw_json(self, response: Any) -> str | None:
+        raw = getattr(response, "raw_response", None)
+        if not raw:
+            return None
+        return self.worker.secrets.scrub(json.dumps(_shorten(raw), default=str))
+
+    def _count(self, row: ResultRow) -> None:
+        status = "reused" if row.reused else row.status
+        self.rows_counter[status].inc()
+        Metrics.counter(NAMESPACE, f"{row.provider}/{row.model}/{status}").inc()
+        if self.progress is not None:
+            self.progress.finished(status)
+
+
+def _winning_attempt(response: Any) -> Any:
+    metadata = getattr(response, "execution_metadata", None)
+    if metadata is None or metadata.successful_attempt is None:
+        return None
+    return metadata.attempts[metadata.successful_attempt - 1]
+
+
+def _pcm_rate(request: Any) -> int | None:
+    fmt = getattr(request, "output_format", None)
+    if fmt is None or fmt.format != "pcm":
+        return None
+    return fmt.sample_rate or 44100
+
+
+def _shorten(value: Any) -> Any:
+    """The raw response without its bulk: long strings (base64 media) are elided."""
+    if isinstance(value, str) and len(value) > MAX_RAW_STRING:
+        return f"<{len(value)} characters omitted>"
+    if isinstance(value, dict):
+        return {k: _shorten(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shorten(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes omitted>"
+    return value
+
+
+def _looks_like_path(value: str) -> bool:
+    if value.startswith(("http://", "https://", "data:")):
+        return False
+    return "://" in value or bool(_LOCAL_MEDIA_PATH.match(value))
+
+
+def _read_local_media(path: str) -> MediaContent:
+    import mimetypes
+
+    import fsspec
+
+    with fsspec.open(path, "rb").open() as handle:
+        data = handle.read()
+    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return MediaContent(content=data, content_type=content_type)
+
+
+def invalid_result(row: PromptRow, run_id: str) -> ResultRow:
+    """The results-table row for an input row that never became a request."""
+    return ResultRow(
+        row_id=row.row_id,
+        source=row.source,
+        modality=row.modality,
+        prompt=row.prompt,
+        config_name=row.config_name,
+        status="invalid",
+        error_type="InvalidRow",
+        error_message=row.error,
+        run_id=run_id,
+        finished_at=utc_now(),
+    )

@@ -1,0 +1,79 @@
+"""A live progress bar for local runs: rows done of total, failed, reused, in flight,
+rate and ETA. One bar per worker process, shared by its DoFns through Beam's Shared;
+updated only from DoFn threads."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import Counter
+from typing import Any
+
+from apache_beam.utils.shared import Shared
+
+
+class _Bar:
+    def __init__(self, total: int | None) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm(total=total, unit="row", desc="mediagen", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._in_flight = 0
+
+    def started(self, rows: int) -> None:
+        with self._lock:
+            self._in_flight += rows
+            self._refresh()
+
+    def finished(self, status: str) -> None:
+        with self._lock:
+            self._counts[status] += 1
+            if status != "invalid":
+                self._in_flight = max(0, self._in_flight - 1)
+            self._tqdm.update(1)
+            self._refresh()
+
+    def _refresh(self) -> None:
+        counts = self._counts
+        self._tqdm.set_postfix_str(
+            f"ok={counts['completed']} reused={counts['reused']} failed={counts['failed']} "
+            f"invalid={counts['invalid']} in_flight={self._in_flight}",
+            refresh=False,
+        )
+
+    def close(self) -> None:
+        self._tqdm.close()
+
+
+class Progress:
+    """Picklable handle to the process's progress bar."""
+
+    def __init__(self, total: int | None, run_id: str) -> None:
+        self.total = total
+        self.tag = f"mediagen-progress-{run_id}"
+        self.shared = Shared()
+        self._bar: _Bar | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"total": self.total, "tag": self.tag, "shared": self.shared}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._bar = None
+
+    @property
+    def bar(self) -> _Bar:
+        if self._bar is None:
+            self._bar = self.shared.acquire(lambda: _Bar(self.total), tag=self.tag)
+        return self._bar
+
+    def started(self, rows: int) -> None:
+        self.bar.started(rows)
+
+    def finished(self, status: str) -> None:
+        self.bar.finished(status)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

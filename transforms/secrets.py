@@ -1,0 +1,79 @@
+"""API keys on workers: from an environment variable or a Secret Manager secret version.
+
+Keys are resolved once per worker process (in ``DoFn.setup``) and cached there; they
+never travel through pipeline options, pickled DoFns, outputs or logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any, Callable
+
+from schemas import ConfigEntry
+
+log = logging.getLogger(__name__)
+
+SecretClientFactory = Callable[[], Any]
+"""Builds an object with ``access_secret_version(request={"name": ...})`` (the
+google-cloud-secret-manager client interface)."""
+
+
+class KeyResolutionError(RuntimeError):
+    """A key source names a secret that cannot be read."""
+
+
+def default_secret_client() -> Any:
+    from google.cloud import secretmanager  # lazy: only jobs that name secrets need it
+
+    return secretmanager.SecretManagerServiceClient()
+
+
+class KeyResolver:
+    """Resolves each config's key source; the result is cached per process."""
+
+    def __init__(self, secret_client_factory: SecretClientFactory = default_secret_client) -> None:
+        self._secret_client_factory = secret_client_factory
+        self._client: Any = None
+        self._cache: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, entry: ConfigEntry) -> str | None:
+        return self.resolve(entry)
+
+    def resolve(self, entry: ConfigEntry) -> str | None:
+        if entry.secret:
+            return self._cached(f"secret:{entry.secret}", lambda: self._read_secret(entry.secret or ""))
+        if entry.api_key_env:
+            return self._cached(f"env:{entry.api_key_env}", lambda: self._read_env(entry.api_key_env or ""))
+        return None
+
+    def _cached(self, source: str, read: Callable[[], str | None]) -> str | None:
+        with self._lock:
+            if source not in self._cache:
+                self._cache[source] = read()
+            return self._cache[source]
+
+    @staticmethod
+    def _read_env(name: str) -> str | None:
+        value = os.environ.get(name)
+        if not value:
+            log.warning("environment variable %s is not set; configs using it will fail with an auth error", name)
+        return value or None
+
+    def _read_secret(self, name: str) -> str:
+        if self._client is None:
+            self._client = self._secret_client_factory()
+        try:
+            response = self._client.access_secret_version(request={"name": name})
+        except Exception as exc:  # the client raises many types; none may carry the payload
+            raise KeyResolutionError(f"cannot read secret {name}: {type(exc).__name__}") from None
+        return response.payload.data.decode("utf-8").strip()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Never pickle resolved keys: a copy resolves them again where it runs.
+        return {"_secret_client_factory": self._secret_client_factory}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["_secret_client_factory"])  # type: ignore[misc]

@@ -1,0 +1,145 @@
+"""Object storage through fsspec: local paths, memory://, gs:// (gcsfs), s3:// (s3fs).
+
+Writes are atomic: on filesystems with a real rename (local, memory) we write a
+temporary name and rename it; on object stores an object only appears once its
+upload completes, so a single upload to the final name is already atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import uuid
+from typing import Any, Iterator
+
+import fsspec
+
+RENAMING_PROTOCOLS = {"file", "local", "memory"}
+CHUNK = 1 << 20
+
+
+class Storage:
+    """A root folder on some filesystem, addressed by relative paths."""
+
+    def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.root_uri = root.rstrip("/")
+        self.storage_options = storage_options or {}
+        self._fs: fsspec.AbstractFileSystem | None = None
+        self._root_path = ""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"root_uri": self.root_uri, "storage_options": self.storage_options}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["root_uri"], state["storage_options"])  # type: ignore[misc]
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        if self._fs is None:
+            self._fs, self._root_path = fsspec.core.url_to_fs(self.root_uri, **self.storage_options)
+        return self._fs
+
+    @property
+    def protocol(self) -> str:
+        protocol = self.fs.protocol
+        return protocol[0] if isinstance(protocol, (tuple, list)) else protocol
+
+    def path(self, relpath: str) -> str:
+        """The filesystem path of ``relpath`` (no protocol)."""
+        _ = self.fs
+        return posixpath.join(self._root_path, relpath) if relpath else self._root_path
+
+    def uri(self, relpath: str) -> str:
+        """A full URI (with protocol) for the table and the manifest."""
+        path = self.path(relpath)
+        if self.protocol in ("file", "local"):
+            return path
+        return f"{self.protocol}://{path.lstrip('/')}" if self.protocol != "memory" else f"memory://{path.lstrip('/')}"
+
+    def exists(self, relpath: str) -> bool:
+        return self.fs.exists(self.path(relpath))
+
+    def size(self, relpath: str) -> int:
+        return int(self.fs.size(self.path(relpath)))
+
+    def read_bytes(self, relpath: str) -> bytes:
+        return self.fs.cat_file(self.path(relpath))
+
+    def read_json(self, relpath: str) -> Any | None:
+        """The parsed JSON at ``relpath``, or None when there is none."""
+        try:
+            return json.loads(self.read_bytes(relpath))
+        except FileNotFoundError:
+            return None
+
+    def write_bytes(self, relpath: str, data: bytes) -> None:
+        """Write ``data`` atomically."""
+        final = self.path(relpath)
+        self._ensure_parent(final)
+        if self.protocol in RENAMING_PROTOCOLS:
+            temporary = f"{final}.tmp-{uuid.uuid4().hex}"
+            self.fs.pipe_file(temporary, data)
+            self.fs.mv(temporary, final)
+        else:
+            self.fs.pipe_file(final, data)
+
+    def write_json(self, relpath: str, payload: Any) -> None:
+        self.write_bytes(relpath, json.dumps(payload, indent=1, default=str).encode("utf-8"))
+
+    def put_file(self, local_path: str, relpath: str) -> None:
+        """Upload a local file atomically, streaming it (never whole in memory)."""
+        final = self.path(relpath)
+        self._ensure_parent(final)
+        if self.protocol in RENAMING_PROTOCOLS:
+            temporary = f"{final}.tmp-{uuid.uuid4().hex}"
+            self._stream_file(local_path, temporary)
+            self.fs.mv(temporary, final)
+        else:
+            self.fs.put_file(local_path, final)
+
+    def _stream_file(self, local_path: str, target: str) -> None:
+        with open(local_path, "rb") as source, self.fs.open(target, "wb") as sink:
+            while chunk := source.read(CHUNK):
+                sink.write(chunk)
+
+    def delete(self, relpath: str) -> None:
+        try:
+            self.fs.rm(self.path(relpath))
+        except FileNotFoundError:
+            pass
+
+    def move(self, source: str, target: str) -> None:
+        final = self.path(target)
+        self._ensure_parent(final)
+        self.fs.mv(self.path(source), final)
+
+    def list(self, reldir: str) -> Iterator[str]:
+        """Relative paths of the files directly in ``reldir`` (none when it does not exist)."""
+        base = self.path(reldir)
+        try:
+            entries = self.fs.ls(base, detail=False)
+        except FileNotFoundError:
+            return
+        prefix = self.path("")
+        for entry in entries:
+            entry = entry.lstrip("/") if self.protocol not in ("file", "local") else entry
+            yield posixpath.relpath("/" + entry.lstrip("/"), "/" + prefix.lstrip("/"))
+
+    def _ensure_parent(self, path: str) -> None:
+        if self.protocol in ("file", "local"):
+            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+
+
+def open_input(uri: str, mode: str = "rb", storage_options: dict[str, Any] | None = None) -> Any:
+    """Open an input file on any filesystem fsspec knows."""
+    return fsspec.open(uri, mode, **(storage_options or {})).open()
+
+
+def expand_inputs(pattern: str, storage_options: dict[str, Any] | None = None) -> list[str]:
+    """The files matching ``pattern`` (a path, a glob, or a URI with either), as full URIs, sorted."""
+    fs, path = fsspec.core.url_to_fs(pattern, **(storage_options or {}))
+    matches = sorted(fs.glob(path)) if fs.exists(path) is False or any(c in path for c in "*?[") else [path]
+    protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
+    if protocol in ("file", "local"):
+        return [m for m in matches if fs.isfile(m)]
+    return [f"{protocol}://{m.lstrip('/')}" for m in matches if fs.isfile(m)]
