@@ -89,6 +89,7 @@ def chain_steps(
                 last_error = last_error or exc
                 break
             except MediagenError as exc:
+                _scrub_key(exc, cfg)
                 attempt("failed", exc)
                 last_error = exc
                 if exc.stops_chain:
@@ -187,6 +188,14 @@ def _unexpected(exc: Exception, cfg: AnyConfig) -> MediagenError:
     return GenerationFailedError(
         f"unexpected {type(exc).__name__}: {exc}", provider=cfg.provider, model=cfg.model, retryable=False
     )
+
+
+def _scrub_key(error: MediagenError, cfg: AnyConfig) -> None:
+    """A careless handler may echo its key into an error: never let it out."""
+    key = cfg.api_key
+    if key and len(key) >= 4 and key in error.message:
+        error.message = error.message.replace(key, "***")
+        error.args = (error.message,)
 
 
 def _is_mocked(cfg: AnyConfig) -> bool:

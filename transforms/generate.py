@@ -268,7 +268,8 @@ class GenerateDoFn(beam.DoFn):
     def _failed_row(self, row: PromptRow, error: BaseException, response: Any = None) -> ResultRow:
         execution = getattr(error, "execution_metadata", None) or getattr(response, "execution_metadata", None)
         attempts = execution.attempts if execution else []
-        last = attempts[-1] if attempts else None
+        ran = [a for a in attempts if a.status != "skipped"] or attempts
+        last = ran[-1] if ran else None
         message = str(error.message) if isinstance(error, MediagenError) else str(error)
         return ResultRow(
             **self._base(row),

@@ -1,0 +1,64 @@
+"""Helpers for running the real pipeline on the DirectRunner in this process."""
+
+import json
+import logging
+import threading
+
+import pyarrow.dataset as ds
+import pytest
+import yaml
+
+from pipelines.generate import main
+from providers import register_provider
+from providers.mock import MockProvider
+
+
+class CountingMock(MockProvider):
+    """The mock provider, counting submissions per request (a 'paid' call each)."""
+
+    name = "counting"
+
+    def __init__(self):
+        super().__init__()
+        self.submits = 0
+        self._count_lock = threading.Lock()
+
+    def submit(self, ctx, request):
+        with self._count_lock:
+            self.submits += 1
+        return super().submit(ctx, request)
+
+
+@pytest.fixture
+def counting_provider():
+    provider = CountingMock()
+    register_provider("counting", provider)
+    return provider
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def write_job(path, job):
+    path.write_text(yaml.safe_dump(job))
+    return path
+
+
+def run_pipeline(*args):
+    """Run the CLI in-process (DirectRunner); return the exit code."""
+    return main([str(a) for a in args] + ["--no-progress"])
+
+
+def read_table(output):
+    return ds.dataset(f"{output}/results", format="parquet").to_table()
+
+
+def rows_by_id(output):
+    return {r["row_id"]: r for r in read_table(output).to_pylist()}
+
+
+def manifest(output):
+    runs = sorted((output / "_runs").glob("*.json"))
+    return json.loads(runs[-1].read_text())
