@@ -43,12 +43,13 @@ class ModelCapabilities(BaseModel):
             durations = f"{self.min_duration or 1}-{self.max_duration or '?'}s"
         else:
             durations = "any" if "video" in self.modalities else "-"
+        visual = bool(self.modalities & {"video", "image"})
         return {
             "modalities": ", ".join(sorted(self.modalities)),
             "durations": durations,
             "resolutions": fmt(self.resolutions) if "video" in self.modalities else "-",
-            "aspect_ratios": fmt(self.aspect_ratios),
-            "input_images": fmt(self.image_roles),
+            "aspect_ratios": fmt(self.aspect_ratios) if visual else "-",
+            "input_images": fmt(self.image_roles) if visual else "-",
             "audio": {True: "yes", False: "no", None: "-"}[self.generates_audio],
             "audio_formats": fmt(self.audio_formats) if self.audio_formats is not None else "-",
         }
