@@ -23,9 +23,9 @@ from providers.errors import (
 from providers.registry import get_provider
 from schemas import AudioGenerationConfig, ImageGenerationConfig, JobHandle, MockConfig, VideoGenerationConfig
 
-VIDEO = VideoGenerationConfig(provider="fal", model="fal-ai/veo3", mock=MockConfig(enabled=True))
-IMAGE = ImageGenerationConfig(provider="openai", model="dall-e-3", mock=MockConfig())
-AUDIO = AudioGenerationConfig(provider="elevenlabs", model="eleven_multilingual_v2", mock=MockConfig())
+VIDEO = VideoGenerationConfig(provider="mock", model="mock-video", mock=MockConfig(enabled=True))
+IMAGE = ImageGenerationConfig(provider="mock", model="mock-image", mock=MockConfig())
+AUDIO = AudioGenerationConfig(provider="mock", model="mock-speech", mock=MockConfig())
 NO_RETRY = RetryPolicy(max_retries=0)
 
 
@@ -158,7 +158,7 @@ from providers.registry import get_provider
 from schemas import JobHandle, VideoGenerationConfig, MockConfig
 job = JobHandle.model_validate_json(sys.stdin.read())
 provider = get_provider('mock')
-ctx = provider.context(VideoGenerationConfig(provider='fal', model='fal-ai/veo3', mock=MockConfig()), 'video')
+ctx = provider.context(VideoGenerationConfig(provider='mock', model='mock-video', mock=MockConfig()), 'video')
 while provider.poll(ctx, job).state != 'completed':
     time.sleep(0.05)
 output = provider.fetch(ctx, job)

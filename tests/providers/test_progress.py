@@ -11,7 +11,7 @@ POLLING = {"status_sequence": ["queued", "processing", "processing", "completed"
 
 
 def config(**mock) -> VideoGenerationConfig:
-    return VideoGenerationConfig(provider="fal", model="fal-ai/veo3", mock=MockConfig(**mock))
+    return VideoGenerationConfig(provider="mock", model="mock-video", mock=MockConfig(**mock))
 
 
 def test_plain_callback_sees_every_poll_and_the_result():
@@ -44,7 +44,7 @@ def test_async_callback_in_sync_api():
 
 async def test_image_updates_are_image_updates():
     updates = []
-    cfg = ImageGenerationConfig(provider="openai", model="dall-e-3", mock=MockConfig(polling={"status_sequence": ["processing", "completed"]}))
+    cfg = ImageGenerationConfig(provider="mock", model="mock-image", mock=MockConfig(polling={"status_sequence": ["processing", "completed"]}))
     await generate_image_async(cfg, prompt="x", on_progress=updates.append)
     assert [type(u) for u in updates] == [ImageGenerationUpdate, ImageGenerationUpdate]
 
