@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -104,17 +105,37 @@ def follow_job(provider: JobProvider, ctx: ProviderContext, job: JobHandle, requ
             yield Sleep(min(wait, max(ctx.deadline.remaining(), 0.0)))
         if ctx.deadline.expired() or job.polls >= ctx.config.max_poll_attempts:
             raise _job_timeout(ctx, job)
-        status: JobStatus = yield _call(ctx, "poll", partial(provider.poll, ctx, job))
+        status: JobStatus = yield from _job_call(ctx, "poll", partial(provider.poll, ctx, job))
         job = job.polled()
         ctx.job = job
         if status.state == "completed":
-            return (yield _call(ctx, "fetch", partial(provider.fetch, ctx, job)))
+            return (yield from _job_call(ctx, "fetch", partial(provider.fetch, ctx, job)))
         if status.state == "failed":
             failure = status.failure or GenerationFailedError("job failed without a reason")
             _annotate(failure, ctx, job)
             raise failure
         yield Emit(status_update(ctx.modality, request_id, status))
         wait = status.poll_after if status.poll_after is not None else float(ctx.config.poll_interval)
+
+
+JOB_CALL_RETRIES = 5
+"""Consecutive transient failures tolerated while polling or fetching one job."""
+
+
+def _job_call(ctx: ProviderContext, kind: CallKind, fn: Callable[[], Any]) -> Steps:
+    """Poll or fetch a job that is already paid for: a transient error (429, 5xx, a dropped
+    connection) is retried on the same job, never turned into a new submission."""
+    failures = 0
+    while True:
+        try:
+            return (yield _call(ctx, kind, fn))
+        except MediagenError as exc:
+            failures += 1
+            if not exc.retryable or failures > JOB_CALL_RETRIES or ctx.deadline.expired():
+                raise
+            backoff = min(30.0, 2.0 ** (failures - 1)) * (0.5 + random.random() / 2)
+            wait = max(backoff, exc.retry_after or 0.0)
+            yield Sleep(min(wait, max(ctx.deadline.remaining(), 0.0)))
 
 
 def _job_timeout(ctx: ProviderContext, job: JobHandle) -> GenerationTimeoutError:

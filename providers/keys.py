@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from schemas import Modality
@@ -17,9 +18,23 @@ KEY_VERSION = 1
 _NOT_OUTPUT_AFFECTING = {"api_key", "timeout", "max_poll_attempts", "poll_interval", "base_url"}
 
 
+SECRET_LIKE = re.compile(r"token|secret|password|passwd|credential|api_?key|auth", re.IGNORECASE)
+
+
+def is_secret_like(name: str) -> bool:
+    """Whether a settings key probably holds a credential (e.g. provider_config.access_token)."""
+    return bool(SECRET_LIKE.search(name))
+
+
+def without_secrets(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with credential-like entries removed (short-lived tokens must not change keys)."""
+    return {k: v for k, v in settings.items() if not is_secret_like(k)}
+
+
 def config_fingerprint(config: Any) -> dict[str, Any]:
     """The parts of a config (and its fallbacks) that decide the output."""
     data = config.model_dump(mode="json", exclude=_NOT_OUTPUT_AFFECTING | {"fallback_configs"})
+    data["provider_config"] = without_secrets(data.get("provider_config") or {})
     data["fallback_configs"] = [config_fingerprint(c) for c in config.fallback_configs or []]
     return data
 

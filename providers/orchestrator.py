@@ -78,9 +78,9 @@ def chain_steps(
             try_number += 1
             started = utc_now()
             attempt = partial(_record, metadata, cfg, position, try_number, started, handler)
+            resumable = _resumable(resume, cfg, try_number)
             try:
                 _check_supported(handler, modality, request, cfg)
-                resumable = _resumable(resume, cfg, try_number)
                 response, provider_request_id = yield from _attempt_steps(
                     handler, modality, cfg, request, request_id, try_number, resumable
                 )
@@ -94,6 +94,8 @@ def chain_steps(
                 last_error = exc
                 if exc.stops_chain:
                     break
+                if resumable is not None:
+                    continue  # the earlier job failed or is gone: submit afresh on the same config
                 if exc.retryable and try_number <= retry.max_retries:
                     yield Sleep(retry.delay(try_number, exc.retry_after))
                     continue

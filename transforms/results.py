@@ -156,8 +156,23 @@ def build_manifest(
         "completed_by_provider_model": dict(provider),
         "not_completed_by_error_type": dict(errors),
         "new_media_bytes": sum(s["media_bytes"] for s in shards),
-        "job": job.model_dump(mode="json"),
+        "job": redacted_job(job),
     }
+
+
+def redacted_job(job: JobConfig) -> dict[str, Any]:
+    """The job as JSON with credential-like provider_config values masked."""
+    from providers.keys import is_secret_like
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: ("***" if k != "api_key_env" and is_secret_like(k) and isinstance(v, str) else mask(v))
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [mask(v) for v in value]
+        return value
+
+    return mask(job.model_dump(mode="json"))
 
 
 class WriteResults(beam.PTransform):

@@ -44,8 +44,8 @@ def video_job():
             },
             {
                 "name": "doomed",
-                "provider": "fal",
-                "model": "fal-ai/veo3",
+                "provider": "acme",
+                "model": "acme-video",
                 "mock": {"responses": [{"error": "moderation", "error_message": "prompt refused"}]},
             },
         ],

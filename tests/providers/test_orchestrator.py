@@ -15,9 +15,10 @@ from providers.errors import (
     ProviderHTTPError,
     UnsupportedRequestError,
 )
+from providers.base import GeneratedMedia, JobProvider, JobStatus, ProviderOutput
 from providers.orchestrator import flatten_chain
 from providers.registry import UnknownProviderError
-from schemas import ImageGenerationConfig, MockConfig, VideoGenerationConfig, VideoGenerationResponse
+from schemas import ImageGenerationConfig, JobHandle, MockConfig, VideoGenerationConfig, VideoGenerationResponse
 
 FAST = RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.01)
 
@@ -215,3 +216,78 @@ def test_errors_from_a_chain_are_provider_http_errors_with_status():
     with pytest.raises(ProviderHTTPError) as info:
         generate_video(mocked("a", error="rate_limit"), prompt="x", retry=RetryPolicy(max_retries=0))
     assert info.value.status_code == 429 and info.value.retryable
+
+
+class FlakyPolls(JobProvider):
+    """A provider whose status endpoint fails transiently a few times."""
+
+    name = "flaky-polls"
+    modalities = frozenset({"video"})
+
+    def __init__(self, poll_failures: int, gone: bool = False):
+        super().__init__()
+        self.poll_failures = poll_failures
+        self.gone = gone
+        self.submits = 0
+
+    def submit(self, ctx, request):
+        self.submits += 1
+        return JobHandle(provider=ctx.config.provider, model=ctx.model, modality="video", job_id=f"job-{self.submits}")
+
+    def poll(self, ctx, job):
+        if self.gone and job.job_id == "old-job":
+            raise ProviderHTTPError("no such job", status_code=404)
+        if self.poll_failures:
+            self.poll_failures -= 1
+            raise ProviderHTTPError("busy", status_code=503, retry_after=0.01)
+        return JobStatus("completed")
+
+    def fetch(self, ctx, job):
+        return ProviderOutput(media=[GeneratedMedia(url=f"https://cdn.invalid/{job.job_id}.mp4")])
+
+
+def test_transient_poll_errors_are_retried_on_the_same_job_not_resubmitted():
+    provider = FlakyPolls(poll_failures=2)
+    register_provider("flaky-polls", provider)
+    response = generate_video(VideoGenerationConfig(provider="flaky-polls", model="m", poll_interval=0), prompt="x")
+    assert provider.submits == 1 and response.video.endswith("job-1.mp4")
+    assert [a.status for a in response.execution_metadata.attempts] == ["success"]
+
+
+def test_a_resumed_job_that_is_gone_is_submitted_afresh_once():
+    from providers.driver import drive_sync
+    from providers.orchestrator import chain_steps
+    from schemas import VideoGenerationRequest
+
+    provider = FlakyPolls(poll_failures=0, gone=True)
+    register_provider("flaky-polls", provider)
+    config = VideoGenerationConfig(provider="flaky-polls", model="m", poll_interval=0)
+    old = JobHandle(provider="flaky-polls", model="m", modality="video", job_id="old-job")
+    steps = chain_steps("video", config, VideoGenerationRequest(prompt="x"), RetryPolicy(max_retries=0), resume=old)
+    response = drive_sync(steps, None)
+    assert provider.submits == 1 and response.video.endswith("job-1.mp4")
+    assert [(a.try_number, a.status) for a in response.execution_metadata.attempts] == [(1, "failed"), (2, "success")]
+
+
+def test_a_resumed_running_job_is_followed_without_a_new_submit():
+    from providers.driver import drive_sync
+    from providers.orchestrator import chain_steps
+    from schemas import VideoGenerationRequest
+
+    provider = FlakyPolls(poll_failures=0)
+    register_provider("flaky-polls", provider)
+    config = VideoGenerationConfig(provider="flaky-polls", model="m", poll_interval=0)
+    old = JobHandle(provider="flaky-polls", model="m", modality="video", job_id="paid-earlier")
+    response = drive_sync(chain_steps("video", config, VideoGenerationRequest(prompt="x"), resume=old), None)
+    assert provider.submits == 0 and response.video.endswith("paid-earlier.mp4")
+
+
+def test_credential_like_provider_config_does_not_change_the_request_key():
+    from providers.keys import request_key
+    from schemas import VideoGenerationRequest
+
+    request = VideoGenerationRequest(prompt="x")
+    a = VideoGenerationConfig(provider="google", model="veo", provider_config={"gcp_project": "p", "access_token": "t1"})
+    b = a.model_copy(update={"provider_config": {"gcp_project": "p", "access_token": "t2"}})
+    c = a.model_copy(update={"provider_config": {"gcp_project": "other", "access_token": "t1"}})
+    assert request_key("video", request, a) == request_key("video", request, b) != request_key("video", request, c)
