@@ -1,0 +1,284 @@
+"""Cartesia speech: Sonic text-to-speech and the voice changer (speech-to-speech), plain REST.
+
+Both endpoints are synchronous: ``submit`` sends the request and returns the audio
+bytes as a :class:`ProviderOutput` straight away (there is nothing to poll).
+
+Facts this module relies on ([C] confirmed in docs.cartesia.ai / the official SDK,
+[I] inferred and not verified):
+
+- [C] Base ``https://api.cartesia.ai``; headers ``Authorization: Bearer <key>`` and a
+  required ``Cartesia-Version`` date. [C] ``2026-03-01`` is the version the current API
+  reference documents (older: ``2024-06-10``, ``2024-11-13``, ``2025-04-16``);
+  ``config.api_version`` overrides the default.
+- [C] TTS ``POST /tts/bytes`` JSON ``{model_id, transcript, voice: {mode: "id", id},
+  output_format, language, generation_config{speed, volume, emotion}}``; the answer is
+  the audio itself. [C] ``generation_config`` applies to the sonic-3 family; [I] older
+  models ignore it.
+- [C] ``output_format``: ``{container: raw|wav, encoding: pcm_s16le|pcm_f32le|pcm_mulaw|
+  pcm_alaw, sample_rate}`` or ``{container: mp3, bit_rate, sample_rate}``; sample rates
+  8000, 16000, 22050, 24000, 44100, 48000. [C SDK] mp3 ``bit_rate`` 32000, 64000, 96000,
+  128000 or 192000 (bps). No flac or opus.
+- [C] Voice changer ``POST /voice-changer/bytes``, multipart: file ``clip``, fields
+  ``voice[id]``, ``output_format[container]``, ``output_format[sample_rate]``,
+  ``output_format[encoding]`` (raw/wav) or ``output_format[bit_rate]`` (mp3). It takes no
+  model id: configs use the model name ``voice-changer``.
+- [C] Models: ``sonic-3.5``, ``sonic-3`` (+ dated snapshots such as
+  ``sonic-3-2026-01-12`` and the ``sonic-3-latest`` alias), ``sonic-2`` and
+  ``sonic-turbo`` snapshots (fewer languages since 2026-06-01). ``sonic``,
+  ``sonic-english``, ``sonic-multilingual``, ``sonic-2-2025-03-07`` and
+  ``sonic-turbo-2025-03-07`` were sunset on 2026-06-01 (error_code ``model_sunsetted``).
+- [C] Errors: from version 2026-03-01 JSON ``{error_code, title, message, request_id,
+  doc_url}``; older versions plain text ``Title: Message``. 429 ``concurrency_limited``
+  when over the plan's concurrency (retry with backoff).
+- [I] quota and moderation error codes (``QUOTA_CODES``, ``MODERATION_CODES``): no public
+  list exists.
+- [I] the request id of a success comes back in an ``x-request-id`` header.
+- [I] ``language`` is an ISO 639-1 code; a region suffix (``en-US``) is dropped.
+
+Per-config settings (``config.provider_config``): ``voice_id`` pins the voice for this
+config, overriding ``request.voice_id`` (so a fallback config never sends another
+provider's voice id). ``voice_settings`` keys other than ``speed``, ``volume`` and
+``emotion`` are ignored, so one request can carry settings for several providers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from schemas import AudioOutputFormat, JobHandle, Modality, STSRequest, TTSRequest
+
+from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, ProviderContext, ProviderOutput
+from .capabilities import ModelCapabilities
+from .errors import (
+    ContentModerationError,
+    GenerationFailedError,
+    MediagenError,
+    ProviderHTTPError,
+    UnsupportedRequestError,
+)
+from .http import default_http_error, media_bytes, request_id_from, send
+from .media import CONTENT_TYPES, EXTENSIONS
+
+DEFAULT_API_VERSION = "2026-03-01"
+VOICE_CHANGER_MODEL = "voice-changer"
+
+AUDIO_FORMATS = ("mp3", "wav", "pcm")
+SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+MP3_BITRATES_KBPS = (32, 64, 96, 128, 192)
+DEFAULT_SAMPLE_RATE = 44100
+DEFAULT_BITRATE_KBPS = 128
+CONTAINERS = {"mp3": "mp3", "wav": "wav", "pcm": "raw"}
+
+GENERATION_CONFIG_KEYS = ("speed", "volume", "emotion")
+SUNSET_MODELS = frozenset(
+    {"sonic", "sonic-english", "sonic-multilingual", "sonic-2-2025-03-07", "sonic-turbo-2025-03-07"}
+)
+CONCURRENCY_CODES = frozenset({"concurrency_limited", "rate_limited", "too_many_requests"})
+QUOTA_CODES = frozenset({"insufficient_credits", "credits_exhausted", "quota_exceeded", "payment_required"})
+MODERATION_CODES = frozenset({"content_policy_violation", "content_moderated", "unsafe_content"})
+
+_FORMAT_NOTES = "output: mp3 (32-192 kbps), wav/pcm s16le; 8-48 kHz; no flac/opus"
+
+
+def _tts_model(notes: str) -> ModelCapabilities:
+    return ModelCapabilities(
+        modalities=frozenset({"tts"}), audio_formats=AUDIO_FORMATS, notes=f"{notes}; {_FORMAT_NOTES}"
+    )
+
+
+def allowed_combinations() -> str:
+    """Every format/rate/bitrate Cartesia offers, for error messages."""
+    rates = "/".join(map(str, SAMPLE_RATES))
+    return f"mp3 at {rates} Hz and {'/'.join(map(str, MP3_BITRATES_KBPS))} kbps; wav and pcm at {rates} Hz"
+
+
+def output_format_for(fmt: AudioOutputFormat) -> dict[str, Any]:
+    """Cartesia's ``output_format`` object for ``fmt``, or ``UnsupportedRequestError``.
+
+    A missing sample rate means 44100 Hz, a missing mp3 bitrate 128 kbps; wav and pcm
+    are 16-bit little-endian PCM (a bitrate given for them is ignored).
+    """
+    rate = fmt.sample_rate or DEFAULT_SAMPLE_RATE
+    container = CONTAINERS.get(fmt.format)
+    bitrate = fmt.bitrate or DEFAULT_BITRATE_KBPS
+    if container is None or rate not in SAMPLE_RATES or (container == "mp3" and bitrate not in MP3_BITRATES_KBPS):
+        asked = f"format={fmt.format!r}, sample_rate={fmt.sample_rate}, bitrate={fmt.bitrate}"
+        raise UnsupportedRequestError(f"Cartesia has no output format for {asked} (offered: {allowed_combinations()})")
+    if container == "mp3":
+        return {"container": "mp3", "bit_rate": bitrate * 1000, "sample_rate": rate}
+    return {"container": container, "encoding": "pcm_s16le", "sample_rate": rate}
+
+
+def generation_config_for(settings: dict[str, Any] | None) -> dict[str, Any]:
+    """Cartesia's ``generation_config`` out of a request's (possibly multi-provider) settings."""
+    return {key: settings[key] for key in GENERATION_CONFIG_KEYS if settings and settings.get(key) is not None}
+
+
+def language_for(language_code: str | None) -> str | None:
+    """``'en-US'`` -> ``'en'``."""
+    if not language_code:
+        return None
+    return language_code.replace("_", "-").split("-")[0].lower()
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class CartesiaProvider(JobProvider):
+    """Cartesia Sonic text-to-speech and voice changer over REST (synchronous)."""
+
+    name = "cartesia"
+    default_base_url = "https://api.cartesia.ai"
+    api_key_env = "CARTESIA_API_KEY"
+    modalities = frozenset({"tts", "sts"})
+    models = {
+        "sonic-3.5*": _tts_model("newest; 42 languages; generation_config speed/volume/emotion"),
+        "sonic-3*": _tts_model("42 languages; generation_config speed/volume/emotion; dated snapshots and -latest"),
+        "sonic-2*": _tts_model("dated snapshots; 8 languages since 2026-06-01"),
+        "sonic-turbo*": _tts_model("dated snapshots; 9 languages since 2026-06-01"),
+        VOICE_CHANGER_MODEL: ModelCapabilities(
+            modalities=frozenset({"sts"}),
+            audio_formats=AUDIO_FORMATS,
+            notes=f"POST /voice-changer/bytes (takes no model id); {_FORMAT_NOTES}",
+        ),
+    }
+
+    # -- what a config can serve ------------------------------------------------------
+
+    def check_request(self, modality: Modality, request: AnyRequest, config: AnyConfig) -> None:
+        super().check_request(modality, request, config)
+        if config.model in SUNSET_MODELS:
+            raise UnsupportedRequestError(
+                f"Cartesia model {config.model!r} was sunset on 2026-06-01; use sonic-3.5 or sonic-3"
+            )
+        output_format_for(request.output_format)  # type: ignore[union-attr]
+        if not self.voice_id(request, config):
+            raise UnsupportedRequestError("Cartesia needs a voice: set request.voice_id or provider_config.voice_id")
+
+    @staticmethod
+    def voice_id(request: AnyRequest, config: AnyConfig) -> str | None:
+        """The config's pinned voice, else the request's."""
+        return config.provider_config.get("voice_id") or getattr(request, "voice_id", None)
+
+    # -- the job protocol (synchronous API) ----------------------------------------------
+
+    def submit(self, ctx: ProviderContext, request: AnyRequest) -> JobHandle | ProviderOutput:
+        if ctx.modality == "tts":
+            return self._text_to_speech(ctx, request)  # type: ignore[arg-type]
+        if ctx.modality == "sts":
+            return self._voice_changer(ctx, request)  # type: ignore[arg-type]
+        raise UnsupportedRequestError(f"Cartesia does not do {ctx.modality}")
+
+    def _text_to_speech(self, ctx: ProviderContext, request: TTSRequest) -> ProviderOutput:
+        voice = self._require_voice(ctx, request)
+        body: dict[str, Any] = {
+            "model_id": ctx.model,
+            "transcript": request.text,
+            "voice": {"mode": "id", "id": voice},
+            "output_format": output_format_for(request.output_format),
+        }
+        language = language_for(request.language_code)
+        if language:
+            body["language"] = language
+        generation = generation_config_for(request.voice_settings)
+        if generation:
+            body["generation_config"] = generation
+        body.update(request.extra_params)
+        response = send(ctx, "POST", "/tts/bytes", headers=self._headers(ctx), json_body=body)
+        return self._output(ctx, response, request.output_format, voice)
+
+    def _voice_changer(self, ctx: ProviderContext, request: STSRequest) -> ProviderOutput:
+        voice = self._require_voice(ctx, request)
+        audio, content_type = media_bytes(ctx, request.audio, default_type="audio/mpeg")
+        fields = {"voice[id]": voice}
+        output_format = output_format_for(request.output_format)
+        fields.update({f"output_format[{key}]": str(value) for key, value in output_format.items()})
+        fields.update({key: _form_value(value) for key, value in request.extra_params.items()})
+        filename = f"clip.{EXTENSIONS.get(content_type, 'bin')}"
+        response = send(
+            ctx,
+            "POST",
+            "/voice-changer/bytes",
+            headers=self._headers(ctx),
+            data=fields,
+            files={"clip": (filename, audio, content_type)},
+        )
+        return self._output(ctx, response, request.output_format, voice)
+
+    def _require_voice(self, ctx: ProviderContext, request: AnyRequest) -> str:
+        voice = self.voice_id(request, ctx.config)
+        if not voice:  # check_request normally catches this before any attempt
+            raise UnsupportedRequestError("Cartesia needs a voice: set request.voice_id or provider_config.voice_id")
+        return str(voice)
+
+    def _headers(self, ctx: ProviderContext) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {ctx.require_api_key()}",
+            "Cartesia-Version": ctx.config.api_version or DEFAULT_API_VERSION,
+        }
+
+    def _output(
+        self, ctx: ProviderContext, response: requests.Response, fmt: AudioOutputFormat, voice: str
+    ) -> ProviderOutput:
+        returned_type = (response.headers.get("content-type") or "").split(";")[0].strip()
+        request_id = request_id_from(response)
+        if not response.content or returned_type == "application/json":
+            raise GenerationFailedError(
+                f"Cartesia answered {response.status_code} without audio (content-type {returned_type or 'none'})",
+                provider=self.name,
+                model=ctx.model,
+                request_id=request_id,
+            )
+        raw = {
+            "output_format": output_format_for(fmt),
+            "model_id": ctx.model,
+            "voice_id": voice,
+            "content_type": returned_type or None,
+            "bytes": len(response.content),
+        }
+        return ProviderOutput(
+            media=[GeneratedMedia(data=response.content, content_type=CONTENT_TYPES[fmt.format])],
+            raw_response={key: value for key, value in raw.items() if value is not None},
+            request_id=request_id,
+        )
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def translate_error(self, ctx: ProviderContext, response: requests.Response, body: Any) -> MediagenError | None:
+        if not isinstance(body, dict):
+            return None  # older API versions answer "Title: Message" as text: the default mapping shows it
+        code = str(body.get("error_code") or "")
+        message = str(body.get("message") or body.get("title") or code or response.reason)
+        status = response.status_code
+        common: dict[str, Any] = {"provider": self.name, "model": ctx.model, "request_id": body.get("request_id")}
+        if code in MODERATION_CODES:
+            return ContentModerationError(f"Cartesia refused the content ({code}): {message}", **common)
+        if code in QUOTA_CODES:
+            return ProviderHTTPError(
+                f"Cartesia quota exhausted ({code}, HTTP {status}): {message}; add credits or raise the plan",
+                status_code=status,
+                retryable=False,
+                **common,
+            )
+        if code in CONCURRENCY_CODES:
+            return ProviderHTTPError(
+                f"Cartesia concurrency/rate limit reached ({code}): {message}",
+                status_code=status,
+                retryable=True,
+                **common,
+            )
+        if code == "model_sunsetted":
+            return ProviderHTTPError(
+                f"Cartesia no longer serves model {ctx.model!r} ({code}): {message}",
+                status_code=status,
+                retryable=False,
+                **common,
+            )
+        error = default_http_error(ctx, response, body)
+        error.request_id = common["request_id"]
+        return error
