@@ -56,6 +56,15 @@ class InvalidRequestError(MediagenError):
     stops_chain = True
 
 
+class ProviderConfigError(InvalidRequestError):
+    """The config lacks a setting this provider needs (an endpoint, an api_version...).
+
+    Unlike invalid input it is specific to this config, so the chain goes on.
+    """
+
+    stops_chain = False
+
+
 class UnsupportedRequestError(MediagenError):
     """This config cannot serve the request (modality, duration, aspect ratio...).
     Recorded as a ``skipped`` attempt; the chain goes on without calling the provider."""

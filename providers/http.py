@@ -7,6 +7,7 @@ import base64
 import binascii
 import email.utils
 import json
+import re
 import time
 from typing import Any, Iterable, Mapping
 
@@ -17,6 +18,7 @@ from schemas import MediaType
 from .base import ProviderContext
 from .errors import (
     ContentModerationError,
+    GenerationFailedError,
     GenerationTimeoutError,
     InvalidRequestError,
     MediagenError,
@@ -127,13 +129,22 @@ def response_body(response: requests.Response) -> Any:
 
 
 def error_text(body: Any) -> str:
-    """Best-effort human message out of the many error shapes providers use."""
+    """Best-effort human message out of the many error shapes providers use.
+
+    Understands plain text, ``{"error": {...}}``, ``{"message": ...}``, RFC 7807 and
+    FastAPI/pydantic validation lists (``[{"loc": [...], "msg": ...}]`` -> ``body.field: msg``).
+    """
     if isinstance(body, str):
         return body.strip()[:MAX_ERROR_TEXT]
     if isinstance(body, list):
         return "; ".join(error_text(item) for item in body)[:MAX_ERROR_TEXT]
     if not isinstance(body, dict):
         return ""
+    if "msg" in body and "loc" in body:
+        where = ".".join(str(part) for part in body.get("loc") or ())
+        return f"{where}: {body['msg']}" if where else str(body["msg"])
+    if isinstance(body.get("error"), str) and isinstance(body.get("message"), str) and len(body["error"]) < 40:
+        return f"{body['error']}: {body['message']}"[:MAX_ERROR_TEXT]  # {"error": "Bad Request", "message": "..."}
     for key in ("error", "detail", "message", "title", "msg", "errors", "failure"):
         value = body.get(key)
         if value:
@@ -141,6 +152,63 @@ def error_text(body: Any) -> str:
             if text:
                 return text[:MAX_ERROR_TEXT]
     return json.dumps(body)[:MAX_ERROR_TEXT]
+
+
+def json_object(ctx: ProviderContext, response: requests.Response) -> dict[str, Any]:
+    """The response body as a JSON object, or GenerationFailedError naming what came instead."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise GenerationFailedError(
+            f"expected a JSON object from {response.url.split('?', 1)[0]}, got {response.text[:200]!r}",
+            provider=ctx.provider.name,
+            model=ctx.model,
+            request_id=request_id_from(response),
+        )
+    return body
+
+
+def form_value(value: Any) -> str:
+    """A multipart/form field value: booleans as ``true``/``false``, objects as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def multipart_fields(fields: Mapping[str, Any]) -> list[tuple[str, tuple[None, str]]]:
+    """Form fields for ``files=`` so ``requests`` sends multipart even without a file part."""
+    return [(name, (None, form_value(value))) for name, value in fields.items() if value is not None]
+
+
+BASE64_MIN_CHARS = 256
+
+
+def elide_base64(value: Any, keys: frozenset[str] | None = None) -> Any:
+    """A copy of a raw response with inline media payloads replaced by a note of their size.
+
+    Media lands in storage; repeating it as base64 in ``raw_response`` (and so in the
+    results table) only costs memory. With ``keys`` only those fields are considered;
+    otherwise any long base64-looking string is.
+    """
+    if isinstance(value, dict):
+        return {k: _elide(k, v, keys) for k, v in value.items()}
+    if isinstance(value, list):
+        return [elide_base64(v, keys) for v in value]
+    return value
+
+
+def _elide(key: str, value: Any, keys: frozenset[str] | None) -> Any:
+    if isinstance(value, str) and len(value) > BASE64_MIN_CHARS and (keys is None or key in keys):
+        if keys is not None or _BASE64_TEXT.fullmatch(value[:4096]):
+            return f"<{len(value)} base64 characters omitted>"
+    return elide_base64(value, keys)
+
+
+_BASE64_TEXT = re.compile(r"(data:[\w/+.-]+;base64,)?[A-Za-z0-9+/=\s_-]+")
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:

@@ -709,6 +709,14 @@ _EXPECTED = ("an image (PNG, JPEG, WEBP, GIF), audio (MP3, WAV, FLAC, Ogg, AAC, 
              "or video (MP4, MOV, WebM, MKV)")
 
 
+def sniff_content_type(head: bytes) -> str | None:
+    """The MIME type from the first bytes of a file (magic numbers), or None when unknown.
+
+    Containers that may hold audio or video (MP4, Matroska) are reported as video.
+    """
+    return _sniff(head)
+
+
 def _sniff(head: bytes) -> str | None:
     """Content type from magic bytes; for containers that may be audio or video, the video type."""
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
