@@ -14,7 +14,6 @@ import json
 import logging
 import sys
 import uuid
-from datetime import datetime
 from typing import Any, Sequence
 
 from schemas import DEFAULT_JOB, JobConfig, utc_now
@@ -87,7 +86,7 @@ def run(args: argparse.Namespace, beam_args: list[str], job: JobConfig) -> dict[
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-    from transforms.generate import GenerateDoFn, invalid_result
+    from transforms.generate import GenerateDoFn
     from transforms.progress import Progress
     from transforms.read import ReadPrompts
     from transforms.results import WriteResults

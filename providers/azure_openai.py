@@ -46,21 +46,12 @@ from urllib.parse import quote, urlencode
 import requests
 
 from .base import AnyConfig, AnyRequest, ProviderContext
-from .errors import ContentModerationError, InvalidRequestError, MediagenError, UnsupportedRequestError
+from .errors import ContentModerationError, MediagenError, ProviderConfigError, UnsupportedRequestError
 from .http import error_text
 from .openai import MODERATION_CODES, OpenAIProvider, image_family, openai_error, video_path
 
 ENDPOINT_ENV = "AZURE_OPENAI_ENDPOINT"
 RAI_INNER_CODE = "ResponsibleAIPolicyViolation"
-
-
-class ProviderConfigError(InvalidRequestError):
-    """The config lacks a setting this provider needs (endpoint, api_version).
-
-    Unlike invalid input it is specific to this config, so it does not stop the chain.
-    """
-
-    stops_chain = False
 
 
 class AzureOpenAIProvider(OpenAIProvider):

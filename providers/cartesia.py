@@ -58,7 +58,7 @@ from .errors import (
     ProviderHTTPError,
     UnsupportedRequestError,
 )
-from .http import default_http_error, media_bytes, request_id_from, send
+from .http import default_http_error, form_value, media_bytes, request_id_from, send
 from .media import CONTENT_TYPES, EXTENSIONS
 
 DEFAULT_API_VERSION = "2026-03-01"
@@ -121,12 +121,6 @@ def language_for(language_code: str | None) -> str | None:
     if not language_code:
         return None
     return language_code.replace("_", "-").split("-")[0].lower()
-
-
-def _form_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 class CartesiaProvider(JobProvider):
@@ -198,7 +192,7 @@ class CartesiaProvider(JobProvider):
         fields = {"voice[id]": voice}
         output_format = output_format_for(request.output_format)
         fields.update({f"output_format[{key}]": str(value) for key, value in output_format.items()})
-        fields.update({key: _form_value(value) for key, value in request.extra_params.items()})
+        fields.update({key: form_value(value) for key, value in request.extra_params.items()})
         filename = f"clip.{EXTENSIONS.get(content_type, 'bin')}"
         response = send(
             ctx,

@@ -59,12 +59,11 @@ from .capabilities import ModelCapabilities
 from .errors import (
     ContentModerationError,
     GenerationFailedError,
-    InvalidRequestError,
     MediagenError,
     ProviderHTTPError,
     UnsupportedRequestError,
 )
-from .http import default_http_error, media_bytes, request_id_from, send
+from .http import default_http_error, form_value, media_bytes, request_id_from, send
 from .media import CONTENT_TYPES, EXTENSIONS
 
 AUDIO_FORMATS = ("mp3", "wav", "pcm", "opus")
@@ -138,26 +137,6 @@ def language_for(language_code: str | None) -> str | None:
     return language_code.replace("_", "-").split("-")[0].lower()
 
 
-def validation_text(items: list[Any]) -> str:
-    """``body.voice_settings.stability: Input should be ...`` for each FastAPI-style validation item."""
-    parts = []
-    for item in items[:5]:
-        if isinstance(item, dict):
-            where = ".".join(str(part) for part in item.get("loc") or ())
-            parts.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
-        else:
-            parts.append(str(item))
-    return "; ".join(parts)
-
-
-def _form_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
-
-
 class ElevenLabsProvider(JobProvider):
     """ElevenLabs text-to-speech and speech-to-speech over REST (synchronous)."""
 
@@ -227,7 +206,7 @@ class ElevenLabsProvider(JobProvider):
         settings = voice_settings_for(request.voice_settings)
         if settings:
             fields["voice_settings"] = json.dumps(settings)
-        fields.update({key: _form_value(value) for key, value in request.extra_params.items()})
+        fields.update({key: form_value(value) for key, value in request.extra_params.items()})
         voice = self._require_voice(ctx, request)
         response = send(
             ctx,
@@ -253,7 +232,7 @@ class ElevenLabsProvider(JobProvider):
         query = {"output_format": output_format_param(fmt)}
         logging_flag = ctx.config.provider_config.get("enable_logging")
         if logging_flag is not None:
-            query["enable_logging"] = _form_value(bool(logging_flag))
+            query["enable_logging"] = form_value(bool(logging_flag))
         return query
 
     def _output(
@@ -288,14 +267,8 @@ class ElevenLabsProvider(JobProvider):
 
     def translate_error(self, ctx: ProviderContext, response: requests.Response, body: Any) -> MediagenError | None:
         detail = body.get("detail") if isinstance(body, dict) else None
-        if isinstance(detail, list) and response.status_code in (400, 422):
-            return InvalidRequestError(
-                f"ElevenLabs rejected the request (HTTP {response.status_code}): {validation_text(detail)}",
-                provider=self.name,
-                model=ctx.model,
-            )
         if not isinstance(detail, dict):
-            return None  # plain bodies: the default mapping says it well
+            return None  # validation lists and plain bodies: the default mapping says it well
         code = str(detail.get("code") or detail.get("status") or "")
         message = str(detail.get("message") or code or response.reason)
         common: dict[str, Any] = {"provider": self.name, "model": ctx.model, "request_id": detail.get("request_id")}

@@ -925,18 +925,6 @@ def moderation_message(body: Any) -> str | None:
     return None
 
 
-def _validation_details(body: Any) -> str | None:
-    """``body.duration: Input should be ...`` lines out of a pydantic-style ``detail`` list."""
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if not isinstance(detail, list) or not all(isinstance(item, dict) for item in detail):
-        return None
-    lines = []
-    for item in detail:
-        where = ".".join(str(part) for part in item.get("loc") or [])
-        lines.append(f"{where}: {item.get('msg') or item.get('type') or 'invalid'}" if where else str(item.get("msg")))
-    return "; ".join(lines)[:500]
-
-
 def _retry_hint(headers: Mapping[str, str]) -> bool | None:
     value = headers.get("x-fal-retryable") or headers.get("x-fal-needs-retry")
     if value is None:
@@ -1064,8 +1052,6 @@ class FalProvider(JobProvider):
         status = response.status_code
         if status in (401, 403):
             return None
-        if status in (400, 422) and (details := _validation_details(body)):
-            return InvalidRequestError(f"fal rejected the request (HTTP {status}): {details}")
         if response.headers.get("x-fal-request-timeout-type"):  # our own X-Fal-Request-Timeout ran out
             detail = error_text(body) or "request timeout"
             return ProviderHTTPError(f"fal stopped the request at its X-Fal-Request-Timeout: {detail}",

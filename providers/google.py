@@ -101,8 +101,8 @@ from .errors import (
     UnsupportedRequestError,
     is_transient_status,
 )
-from .http import download, media_bytes, request_id_from, send
-from .media import parse_size
+from .http import download, elide_base64, json_object, media_bytes, request_id_from, send
+from .media import parse_size, sniff_content_type
 
 GEMINI_HOST = "https://generativelanguage.googleapis.com"
 GEMINI_API_VERSION = "v1beta"
@@ -428,7 +428,7 @@ class GoogleProvider(JobProvider):
         duration = job.data.get("duration")
         return ProviderOutput(
             media=media,
-            raw_response=without_media(operation),
+            raw_response=elide_base64(operation, _MEDIA_KEYS),
             request_id=job.job_id,
             duration=float(duration) if duration else None,
             aspect_ratio=job.data.get("aspect_ratio"),
@@ -446,12 +446,12 @@ class GoogleProvider(JobProvider):
         }
         headers = self._auth_headers(ctx, backend)
         response = send(ctx, "POST", model_url(ctx, backend, "predictLongRunning"), headers=headers, json_body=body)
-        operation = _json_object(ctx, response)
+        operation = json_object(ctx, response)
         name = operation.get("name")
         if not isinstance(name, str) or not _OPERATION_RE.match(name) or ".." in name:
             raise GenerationFailedError(
                 f"predictLongRunning answered without a usable operation name: {str(name)[:100]!r}",
-                provider=self.name, model=ctx.model, raw_response=without_media(operation),
+                provider=self.name, model=ctx.model, raw_response=elide_base64(operation, _MEDIA_KEYS),
             )
         if operation.get("done"):
             self._remember(name, operation)
@@ -482,13 +482,13 @@ class GoogleProvider(JobProvider):
         else:
             url = job.poll_url or f"{_root(ctx, backend)}/{_api_version(ctx, backend)}/{job.job_id}"
             response = send(ctx, "GET", url, headers=headers)
-        return _json_object(ctx, response)
+        return json_object(ctx, response)
 
     def _operation_failure(
         self, ctx: ProviderContext, job: JobHandle, operation: dict[str, Any]
     ) -> MediagenError | None:
         common: dict[str, Any] = {"provider": self.name, "model": ctx.model, "request_id": job.job_id,
-                                  "raw_response": without_media(operation)}
+                                  "raw_response": elide_base64(operation, _MEDIA_KEYS)}
         error = operation.get("error")
         if isinstance(error, dict):
             return operation_error(error, common)
@@ -530,8 +530,8 @@ class GoogleProvider(JobProvider):
         body = {"instances": [{"prompt": request.prompt}], "parameters": parameters}
         headers = self._auth_headers(ctx, backend)
         response = send(ctx, "POST", model_url(ctx, backend, "predict"), headers=headers, json_body=body)
-        result = _json_object(ctx, response)
-        common: dict[str, Any] = {"provider": self.name, "model": ctx.model, "raw_response": without_media(result),
+        result = json_object(ctx, response)
+        common: dict[str, Any] = {"provider": self.name, "model": ctx.model, "raw_response": elide_base64(result, _MEDIA_KEYS),
                                   "request_id": request_id_from(response)}
         predictions = [p for p in result.get("predictions") or [] if isinstance(p, dict)]
         media = [_imagen_media(p) for p in predictions if p.get("bytesBase64Encoded") or p.get("gcsUri")]
@@ -540,7 +540,7 @@ class GoogleProvider(JobProvider):
             if reasons:
                 raise ContentModerationError(f"Imagen filtered every image: {'; '.join(reasons)}", **common)
             raise GenerationFailedError("Imagen returned no images (all may have been filtered)", **common)
-        return ProviderOutput(media=media, raw_response=without_media(result), request_id=common["request_id"],
+        return ProviderOutput(media=media, raw_response=elide_base64(result, _MEDIA_KEYS), request_id=common["request_id"],
                               aspect_ratio=request.aspect_ratio)
 
     # -- Gemini image models ----------------------------------------------------------------------------
@@ -551,14 +551,14 @@ class GoogleProvider(JobProvider):
         body = _gemini_image_body(ctx, backend, request)
         headers = self._auth_headers(ctx, backend)
         response = send(ctx, "POST", model_url(ctx, backend, "generateContent"), headers=headers, json_body=body)
-        result = _json_object(ctx, response)
+        result = json_object(ctx, response)
         request_id = result.get("responseId") or request_id_from(response)
-        common: dict[str, Any] = {"provider": self.name, "model": ctx.model, "raw_response": without_media(result),
+        common: dict[str, Any] = {"provider": self.name, "model": ctx.model, "raw_response": elide_base64(result, _MEDIA_KEYS),
                                   "request_id": request_id}
         media, _text = _gemini_image_parts(result)
         if not media:
             raise gemini_image_failure(result, common)
-        return ProviderOutput(media=media, raw_response=without_media(result), request_id=request_id,
+        return ProviderOutput(media=media, raw_response=elide_base64(result, _MEDIA_KEYS), request_id=request_id,
                               aspect_ratio=request.aspect_ratio)
 
     # -- finished operations, kept between poll and fetch --------------------------------------------------
@@ -857,21 +857,8 @@ def _content_part(ctx: ProviderContext, backend: BackendInfo, media: Any) -> dic
 def _image_bytes(ctx: ProviderContext, media: Any) -> tuple[bytes, str]:
     data, content_type = media_bytes(ctx, media, default_type="application/octet-stream")
     if not content_type.startswith("image/"):
-        content_type = sniff_image_type(data)
+        content_type = sniff_content_type(data) or "image/png"
     return data, content_type
-
-
-def sniff_image_type(data: bytes, fallback: str = "image/png") -> str:
-    """The image MIME type from magic bytes (Google validates ``mimeType``)."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    return fallback
 
 
 def _type_from_name(uri: str, fallback: str) -> str:
@@ -886,19 +873,6 @@ def _image_mime(output_format: str) -> str:
 
 
 # -- responses ----------------------------------------------------------------------------------------------------------
-
-
-def _json_object(ctx: ProviderContext, response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise GenerationFailedError(
-            f"expected a JSON object from {urlsplit(response.url).path}, got {response.text[:200]!r}",
-            provider="google", model=ctx.model, request_id=request_id_from(response),
-        )
-    return body
 
 
 def _b64(payload: str) -> bytes:
@@ -966,7 +940,7 @@ def gemini_image_failure(result: dict[str, Any], common: dict[str, Any]) -> Medi
 
 
 def _operation_summary(operation: dict[str, Any]) -> dict[str, Any]:
-    return {k: without_media(v) for k, v in operation.items() if k != "response"}
+    return {k: elide_base64(v, _MEDIA_KEYS) for k, v in operation.items() if k != "response"}
 
 
 def _operation_progress(operation: dict[str, Any]) -> int | None:
@@ -987,17 +961,6 @@ def operation_error(error: dict[str, Any], common: dict[str, Any]) -> MediagenEr
     return GenerationFailedError(text, retryable=code in _TRANSIENT_OPERATION_CODES, **common)
 
 
-def without_media(value: Any) -> Any:
-    """A copy of a response with base64 payloads replaced by a short note (raw responses land in tables)."""
-    if isinstance(value, dict):
-        return {
-            k: f"<{len(v) * 3 // 4} bytes of base64 omitted>" if k in _MEDIA_KEYS and isinstance(v, str) and len(v) > 256
-            else without_media(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [without_media(v) for v in value]
-    return value
 
 
 def may_send_key(url: str, root: str) -> bool:

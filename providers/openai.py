@@ -73,7 +73,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from typing import Any
 from urllib.parse import quote
 
@@ -91,7 +90,18 @@ from .errors import (
     ProviderHTTPError,
     UnsupportedRequestError,
 )
-from .http import default_http_error, download, error_text, media_bytes, request_id_from, send, url_for
+from .http import (
+    default_http_error,
+    download,
+    elide_base64,
+    error_text,
+    json_object,
+    media_bytes,
+    multipart_fields,
+    request_id_from,
+    send,
+    url_for,
+)
 from .media import CONTENT_TYPES, EXTENSIONS, parse_size
 
 DEFAULT_VIDEO_SECONDS = 4
@@ -176,6 +186,7 @@ def image_family(model: str) -> str:
     return "gpt-image"
 
 
+B64_KEYS = frozenset({"b64_json"})
 MODERATION_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 QUOTA_CODES = frozenset({"insufficient_quota"})
 
@@ -263,7 +274,7 @@ class OpenAIProvider(JobProvider):
 
     def poll(self, ctx: ProviderContext, job: JobHandle) -> JobStatus:
         response = send(ctx, "GET", job.poll_url or self.video_url(ctx, job.job_id), headers=self.auth_headers(ctx))
-        body = _json_object(ctx, response)
+        body = json_object(ctx, response)
         status = str(body.get("status") or "")
         progress = _progress(body.get("progress"))
         poll_after = _poll_after(response)
@@ -276,7 +287,7 @@ class OpenAIProvider(JobProvider):
 
     def fetch(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
         headers = self.auth_headers(ctx)
-        video = _json_object(ctx, send(ctx, "GET", job.poll_url or self.video_url(ctx, job.job_id), headers=headers))
+        video = json_object(ctx, send(ctx, "GET", job.poll_url or self.video_url(ctx, job.job_id), headers=headers))
         content_url = job.result_url or self.video_url(ctx, job.job_id, "content")
         data, content_type = download(ctx, content_url, headers={**headers, "Accept": "application/binary"})
         seconds = video.get("seconds") or job.data.get("seconds")
@@ -337,14 +348,14 @@ class OpenAIProvider(JobProvider):
         seconds = str(request.duration_seconds or DEFAULT_VIDEO_SECONDS)
         fields: dict[str, Any] = {"prompt": request.prompt, "model": self.wire_model(ctx), "seconds": seconds, "size": size}
         fields.update(request.extra_params)
-        parts = form_parts(fields)
+        parts = multipart_fields(fields)
         if request.image_list:
             data, content_type = media_bytes(ctx, request.image_list[0]["image"], default_type="image/png")
             if fields.get("size") and ctx.config.provider_config.get("fit_input_reference", True):
                 data, content_type = fit_image(data, content_type, str(fields["size"]))
             parts.append(("input_reference", (f"reference.{_extension(content_type)}", data, content_type)))
         response = send(ctx, "POST", self.video_url(ctx), headers=self.auth_headers(ctx), files=parts)
-        body = _json_object(ctx, response)
+        body = json_object(ctx, response)
         video_id = body.get("id")
         if not video_id:
             raise GenerationFailedError(
@@ -373,12 +384,12 @@ class OpenAIProvider(JobProvider):
         fields = image_fields(request, family, self.wire_model(ctx))
         headers = self.auth_headers(ctx)
         if request.image_list:
-            parts = form_parts(fields)
+            parts = multipart_fields(fields)
             parts.extend(self._edit_files(ctx, request))
             response = send(ctx, "POST", self.image_url(ctx, "edits"), headers=headers, files=parts)
         else:
             response = send(ctx, "POST", self.image_url(ctx, "generations"), headers=headers, json_body=fields)
-        return parse_image_response(ctx, _json_object(ctx, response), fields, request_id_from(response))
+        return parse_image_response(ctx, json_object(ctx, response), fields, request_id_from(response))
 
     def _edit_files(self, ctx: ProviderContext, request: ImageGenerationRequest) -> list[tuple[str, Any]]:
         images = [media_bytes(ctx, item["image"], default_type="image/png") for item in request.image_list]
@@ -476,7 +487,7 @@ def parse_image_response(
     size = body.get("size") or fields.get("size")
     return ProviderOutput(
         media=media,
-        raw_response=_without_base64(body),
+        raw_response=elide_base64(body, B64_KEYS),
         request_id=request_id,
         resolution=str(size) if size and size != "auto" else None,
         revised_prompt=revised,
@@ -490,17 +501,6 @@ def openai_error(body: Any) -> dict[str, Any]:
     return {}
 
 
-def form_parts(fields: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Text fields as multipart parts (``requests`` then sends multipart even with no file)."""
-    return [(name, (None, _form_value(value))) for name, value in fields.items() if value is not None]
-
-
-def _form_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
 
 
 def fit_image(data: bytes, content_type: str, size: str) -> tuple[bytes, str]:
@@ -531,19 +531,6 @@ def video_path(collection: str, video_id: str | None, suffix: str) -> str:
     if suffix:
         path += f"/{suffix}"
     return path
-
-
-def _json_object(ctx: ProviderContext, response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise GenerationFailedError(
-            f"expected a JSON object from {response.url}, got {response.text[:200]!r}",
-            provider=ctx.provider.name, model=ctx.model, request_id=request_id_from(response),
-        )
-    return body
 
 
 def _progress(value: Any) -> int | None:
@@ -577,15 +564,3 @@ def _extension(content_type: str) -> str:
     return EXTENSIONS.get(content_type.split(";")[0].strip().lower(), "png")
 
 
-def _without_base64(body: dict[str, Any]) -> dict[str, Any]:
-    """``body`` with each ``b64_json`` replaced by a note of its length (the bytes are in the media)."""
-    data = body.get("data")
-    if not isinstance(data, list):
-        return body
-    stripped = [
-        {**item, "b64_json": f"<{len(item['b64_json'])} base64 characters>"}
-        if isinstance(item, dict) and isinstance(item.get("b64_json"), str)
-        else item
-        for item in data
-    ]
-    return {**body, "data": stripped}

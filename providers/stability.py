@@ -73,7 +73,7 @@ from .errors import (
     ProviderHTTPError,
     UnsupportedRequestError,
 )
-from .http import error_text, media_bytes, parse_retry_after, request_id_from, send
+from .http import error_text, form_value, media_bytes, parse_retry_after, request_id_from, send
 
 GENERATE_PATH = "/v2beta/stable-image/generate/{endpoint}"
 ASPECT_RATIOS = ("16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21")
@@ -294,13 +294,7 @@ def form_parts(
         if request.aspect_ratio is not None:
             fields["aspect_ratio"] = request.aspect_ratio
     fields.update(request.extra_params)
-    return {key: _form_value(value) for key, value in fields.items() if value is not None}, files
-
-
-def _form_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return {key: form_value(value) for key, value in fields.items() if value is not None}, files
 
 
 # -- response ------------------------------------------------------------------------------

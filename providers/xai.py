@@ -68,8 +68,10 @@ from .errors import (
     ProviderHTTPError,
     UnsupportedRequestError,
 )
-from .http import error_text, media_url_or_data_url, request_id_from, response_body, send
+from .http import elide_base64, error_text, media_url_or_data_url, request_id_from, response_body, send
+from .media import sniff_content_type
 
+B64_KEYS = frozenset({"b64_json"})
 VIDEO_ASPECTS = ("16:9", "9:16", "1:1", "4:3")
 IMAGE_ASPECTS = ("16:9", "9:16", "1:1", "4:3")
 IMAGE_QUALITIES = ("low", "medium", "high")
@@ -219,7 +221,7 @@ class XAIProvider(JobProvider):
         media = [_image_media(item) for item in items if item.get("url") or item.get("b64_json")]
         revised = next((item["revised_prompt"] for item in items if item.get("revised_prompt")), None)
         return ProviderOutput(
-            media=media, raw_response=_without_base64(answer), request_id=request_id, revised_prompt=revised
+            media=media, raw_response=elide_base64(answer, B64_KEYS), request_id=request_id, revised_prompt=revised
         )
 
 
@@ -347,27 +349,6 @@ def _image_media(item: Mapping[str, Any]) -> GeneratedMedia:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise GenerationFailedError("xai returned an image that is not valid base64") from None
-    return GeneratedMedia(data=data, content_type=mime or _sniff_image_type(data))
+    return GeneratedMedia(data=data, content_type=mime or sniff_content_type(data))
 
 
-def _sniff_image_type(data: bytes) -> str | None:
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
-def _without_base64(answer: Mapping[str, Any]) -> dict[str, Any]:
-    """The answer for the results table: base64 payloads replaced by their size."""
-    copy = dict(answer)
-    if isinstance(answer.get("data"), list):
-        copy["data"] = [
-            {**item, "b64_json": f"<{len(item['b64_json'])} base64 chars>"}
-            if isinstance(item, dict) and isinstance(item.get("b64_json"), str)
-            else item
-            for item in answer["data"]
-        ]
-    return copy

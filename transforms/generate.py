@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -125,6 +124,12 @@ class GenerateDoFn(beam.DoFn):
         self.latency = Metrics.distribution(NAMESPACE, "generation_ms")
 
     # -- lifecycle -------------------------------------------------------------------
+
+    _SETUP_STATE = ("worker", "storage", "ledger", "media", "configs", "retry", "window", "pending")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # What setup() builds (resolved keys inside configs, threads, sessions) never travels.
+        return {k: v for k, v in self.__dict__.items() if k not in self._SETUP_STATE}
 
     def setup(self) -> None:
         self.worker: WorkerClients = self.shared.acquire(

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from providers import RetryPolicy, generate_image, generate_image_async, generate_video, generate_video_async
-from providers.azure_openai import ProviderConfigError
+from providers.errors import ProviderConfigError
 from providers.errors import ContentModerationError, GenerationFailedError, InvalidRequestError, ProviderAuthError
 from providers.media import probe_media
 from schemas import ImageGenerationConfig, MockConfig, VideoGenerationConfig
