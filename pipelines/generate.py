@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="JSON of fsspec options for input and output (e.g. an S3 endpoint)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="live progress bar (default: on for local runs)")
+    parser.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True,
+                        help="wait for the job to finish (default); --no-wait returns once a remote runner accepted it")
     parser.add_argument("--workers", type=int, default=1,
                         help="workers the limits are divided across (Dataflow: max_num_workers); default 1")
     return parser
@@ -86,10 +88,7 @@ def run(args: argparse.Namespace, beam_args: list[str], job: JobConfig) -> dict[
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-    from transforms.generate import GenerateDoFn
     from transforms.progress import Progress
-    from transforms.read import ReadPrompts
-    from transforms.results import WriteResults
     from transforms.storage import Storage, expand_inputs
 
     files = expand_inputs(args.input, args.storage_options)
@@ -103,31 +102,47 @@ def run(args: argparse.Namespace, beam_args: list[str], job: JobConfig) -> dict[
     local = standard.runner in ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner")
     show_progress = args.progress if args.progress is not None else (local and sys.stderr.isatty())
     progress = Progress(count_rows(files, args), run_id) if show_progress else None
-    started_at = utc_now()
 
-    with beam.Pipeline(options=options) as pipeline:
-        rows = pipeline | "ReadPrompts" >> ReadPrompts(files, job, args.input_format, args.storage_options)
-        valid, invalid = rows | "SplitInvalid" >> beam.Partition(lambda row, _: 0 if row.is_valid else 1, 2)
-        generated = (
-            valid
-            | "KeyByRequest" >> beam.Map(lambda row: (row.key, row))
-            | "GroupSameRequests" >> beam.GroupByKey()
-            | "Generate" >> beam.ParDo(
-                GenerateDoFn(job, args.output, run_id, storage_options=args.storage_options,
-                             workers=args.workers, progress=progress)
-            )
-        )
-        invalid_rows = invalid | "InvalidRows" >> beam.Map(_invalid_row, run_id, progress)
-        (
-            (generated, invalid_rows)
-            | "AllRows" >> beam.Flatten()
-            | "Checkpoint" >> beam.Reshuffle()
-            | "WriteResults" >> WriteResults(args.output, run_id, job, files, started_at, args.storage_options, args.results_mode)
-        )
+    pipeline = beam.Pipeline(options=options)
+    build_graph(pipeline, args, job, files, run_id, progress)
+    result = pipeline.run()
+    if not args.wait and not local:
+        return {"run_id": run_id, "output": args.output, "submitted": True}
+    result.wait_until_finish()
     if progress is not None:
         progress.close()
     manifest = Storage(args.output, args.storage_options).read_json(f"_runs/{run_id}.json")
     return manifest or {"run_id": run_id, "output": args.output}
+
+
+def build_graph(pipeline: Any, args: argparse.Namespace, job: JobConfig, files: list[str], run_id: str, progress: Any) -> None:
+    """prompt rows -> (valid: group by request key -> Generate) + invalid -> checkpoint -> table."""
+    import apache_beam as beam
+
+    from transforms.generate import GenerateDoFn
+    from transforms.read import ReadPrompts
+    from transforms.results import WriteResults
+
+    rows = pipeline | "ReadPrompts" >> ReadPrompts(files, job, args.input_format, args.storage_options)
+    valid, invalid = rows | "SplitInvalid" >> beam.Partition(lambda row, _: 0 if row.is_valid else 1, 2)
+    generated = (
+        valid
+        | "KeyByRequest" >> beam.Map(lambda row: (row.key, row))
+        | "GroupSameRequests" >> beam.GroupByKey()
+        | "Generate" >> beam.ParDo(
+            GenerateDoFn(job, args.output, run_id, storage_options=args.storage_options,
+                         workers=args.workers, progress=progress)
+        )
+    )
+    invalid_rows = invalid | "InvalidRows" >> beam.Map(_invalid_row, run_id, progress)
+    (
+        (generated, invalid_rows)
+        | "AllRows" >> beam.Flatten()
+        | "Checkpoint" >> beam.Reshuffle()
+        | "WriteResults" >> WriteResults(
+            args.output, run_id, job, files, utc_now(), args.storage_options, args.results_mode
+        )
+    )
 
 
 def _invalid_row(row: Any, run_id: str, progress: Any) -> Any:
@@ -161,6 +176,9 @@ def count_rows(files: list[str], args: argparse.Namespace) -> int | None:
 
 def print_summary(manifest: dict[str, Any]) -> None:
     """The end-of-run summary: counts, providers, wall time, where things are, how to query."""
+    if manifest.get("submitted"):
+        print(f"run {manifest['run_id']} submitted; its table and manifest will be under {manifest['output']}")
+        return
     counts = manifest.get("counts_by_status", {})
     lines = [
         "",

@@ -6,6 +6,7 @@ never travel through pipeline options, pickled DoFns, outputs or logs.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import threading
@@ -19,12 +20,25 @@ SecretClientFactory = Callable[[], Any]
 """Builds an object with ``access_secret_version(request={"name": ...})`` (the
 google-cloud-secret-manager client interface)."""
 
+SECRET_CLIENT_FACTORY_ENV = "MEDIAGEN_SECRET_CLIENT_FACTORY"
+"""Optional ``module:callable`` building the secret client instead of Secret Manager's
+(read on the worker when the first secret is resolved; for tests and other secret stores)."""
+
 
 class KeyResolutionError(RuntimeError):
     """A key source names a secret that cannot be read."""
 
 
 def default_secret_client() -> Any:
+    """A Secret Manager client, or the factory named by ``MEDIAGEN_SECRET_CLIENT_FACTORY``."""
+    spec = os.environ.get(SECRET_CLIENT_FACTORY_ENV)
+    if spec:
+        module_name, _, attribute = spec.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise KeyResolutionError(f"{SECRET_CLIENT_FACTORY_ENV}={spec!r} names no importable callable: {exc}") from None
+        return factory()
     from google.cloud import secretmanager  # lazy: only jobs that name secrets need it
 
     return secretmanager.SecretManagerServiceClient()
