@@ -22,7 +22,7 @@ from typing import Any, Callable, Generator, Literal
 
 from schemas import JobHandle, Modality
 
-from .base import AnyConfig, AnyRequest, JobProvider, JobStatus, ProgressCallback, ProviderContext, ProviderOutput
+from .base import AnyConfig, AnyRequest, Deadline, JobProvider, JobStatus, ProgressCallback, ProviderContext, ProviderOutput
 from .errors import GenerationFailedError, GenerationTimeoutError, MediagenError
 from .responses import build_response, completed_update, failed_update, status_update
 
@@ -85,12 +85,18 @@ def job_steps(
     if resume is not None:
         ctx.job = resume
         return (yield from follow_job(provider, ctx, resume, request_id))
-    submitted = yield _call(ctx, "submit", partial(provider.submit, ctx, request))
+    submitted = yield _call(ctx, "submit", partial(_submit, provider, ctx, request))
     if isinstance(submitted, ProviderOutput):
         return submitted
     ctx.job = submitted
     yield Submitted(submitted)
     return (yield from follow_job(provider, ctx, submitted, request_id))
+
+
+def _submit(provider: JobProvider, ctx: ProviderContext, request: AnyRequest) -> JobHandle | ProviderOutput:
+    # The attempt's clock starts now: time queued behind our own submit limits is not the provider's.
+    ctx.deadline = Deadline(ctx.config.timeout)
+    return provider.submit(ctx, request)
 
 
 def _call(ctx: ProviderContext, kind: CallKind, fn: Callable[[], Any]) -> Call:

@@ -15,6 +15,7 @@ from .execution import AttemptMetadata, AttemptStatus, ExecutionMetadata
 from .image import ImageGenerationConfig, ImageGenerationRequest, ImageGenerationResponse, ImageGenerationUpdate
 from .job import DEFAULT_JOB, ConfigEntry, JobConfig
 from .jobs import JobHandle, utc_now
+from .limits import ProviderLimits
 from .media import AspectRatio, Base64, HttpUrl, ImageType, MediaContent, MediaType, Modality, Resolution
 from .mock import MockConfig, MockErrorKind, MockOutcome, MockPolling
 from .video import VideoGenerationConfig, VideoGenerationRequest, VideoGenerationResponse, VideoGenerationUpdate
@@ -46,6 +47,7 @@ __all__ = [
     "MockOutcome",
     "MockPolling",
     "Modality",
+    "ProviderLimits",
     "REVEAL_SECRETS",
     "Resolution",
     "STSRequest",

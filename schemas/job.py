@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .audio import AudioGenerationConfig
 from .image import ImageGenerationConfig
+from .limits import ProviderLimits
 from .media import Modality
 from .mock import MockConfig
 from .video import VideoGenerationConfig
@@ -104,7 +105,7 @@ class JobConfig(BaseModel):
 
     modality: Modality = "video"
     configs: list[ConfigEntry] = Field(min_length=1)
-    limits: dict[str, dict[str, Any]] = Field(
+    limits: dict[str, ProviderLimits] = Field(
         default_factory=dict, description="Per provider (or provider/model): max_in_flight, submits_per_second, ..."
     )
     retry: RetrySettings = Field(default_factory=RetrySettings)

@@ -24,7 +24,7 @@ from apache_beam.utils.shared import Shared
 
 from providers.driver import Call, Steps
 from providers.errors import MediagenError
-from providers.limits import LimiterRegistry, ProviderLimits
+from providers.limits import LimiterRegistry
 from providers.orchestrator import RetryPolicy, chain_steps
 from providers.window import JobWindow, WindowResult
 from schemas import ConfigEntry, JobConfig, JobHandle, MediaContent, utc_now
@@ -51,8 +51,7 @@ class WorkerClients:
         import requests
 
         self.key_resolver = key_resolver
-        limits = {name: ProviderLimits.model_validate(spec).divided(workers) for name, spec in job.limits.items()}
-        self.limiters = LimiterRegistry(limits)
+        self.limiters = LimiterRegistry(dict(job.limits), workers=workers)
         self.session = requests.Session()
         self.secrets = _KeySet()
 
@@ -184,7 +183,9 @@ class GenerateDoFn(beam.DoFn):
         config = self.configs[row.config_name or self.job.config_names[0]]
         response = yield from chain_steps(self.job.modality, config, request, self.retry, resume=resume)
         try:
-            stored = yield Call(partial(self.media.store, self.job.modality, key, response, _pcm_rate(request)))
+            stored = yield Call(
+                partial(self.media.store, self.job.modality, key, response, _pcm_rate(request)), kind="fetch"
+            )
         except MediaStoreError as exc:
             return ItemOutcome(response=response, store_error=exc)
         winner = _winning_attempt(response)
