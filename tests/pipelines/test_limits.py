@@ -1,0 +1,62 @@
+"""Per-provider limits from the job file hold for a whole pipeline run, measured on the
+provider side: jobs running at once, submits per second, and back-off after 429s."""
+
+import pytest
+
+from tests.emulator import Fault
+from tests.pipelines.conftest import rows_by_id, run_pipeline, write_job, write_jsonl
+
+ROWS = 12
+
+
+@pytest.fixture
+def fal_job(emulator, monkeypatch, tmp_path):
+    monkeypatch.setenv("FAL_KEY", emulator.key_for("fal"))
+    prompts = write_jsonl(tmp_path / "prompts.jsonl",
+                          [{"id": f"r{i}", "prompt": f"limited prompt {i}", "size": "64x64"} for i in range(ROWS)])
+
+    def run(limits, retry=None):
+        config = {"name": "fal", "provider": "fal", "model": "fal-ai/flux/dev", "api_key_env": "FAL_KEY",
+                  "base_url": emulator.url_for("fal"), "poll_interval": 0, "max_poll_attempts": 5000}
+        job = {"modality": "image", "configs": [config], "limits": {"fal": limits}, "window": {"max_in_flight": 50}}
+        if retry:
+            job["retry"] = retry
+        path = write_job(tmp_path / "job.yaml", job)
+        assert run_pipeline("--input", prompts, "--output", tmp_path / "out", "--config", path) == 0
+        return rows_by_id(tmp_path / "out")
+
+    return run
+
+
+def test_jobs_in_flight_never_exceed_the_providers_cap(emulator, fal_job):
+    emulator.job_duration = 0.4
+    rows = fal_job({"max_in_flight": 3})
+    assert all(r["status"] == "completed" for r in rows.values()) and len(rows) == ROWS
+    assert 2 <= emulator.jobs.peak_running("fal") <= 3
+    assert emulator.count("fal.submit") == ROWS
+
+
+def test_the_submit_budget_holds(emulator, fal_job):
+    emulator.job_duration = 0.05
+    rate, burst = 8.0, 2
+    rows = fal_job({"submits_per_second": rate, "burst": burst})
+    assert len(rows) == ROWS
+    times = sorted(r.received_at for r in emulator.requests_for("fal.submit"))
+    for i, start in enumerate(times):
+        within_a_second = [t for t in times[i:] if t - start <= 1.0]
+        assert len(within_a_second) <= rate + burst
+    assert times[-1] - times[0] >= (ROWS - burst) / rate - 0.1
+
+
+def test_a_burst_of_429s_pauses_submits_and_the_run_still_completes(emulator, fal_job):
+    emulator.job_duration = 0.05
+    throttled = Fault.http(429, {"detail": "Rate limit exceeded"}, {"Retry-After": "1"})
+    emulator.inject("fal.submit", throttled, times=3)
+    rows = fal_job({"submits_per_second": 4, "burst": 1}, retry={"max_retries": 3, "base_delay": 0.01})
+    assert {r["status"] for r in rows.values()} == {"completed"} and len(rows) == ROWS
+    submits = sorted(emulator.requests_for("fal.submit"), key=lambda r: r.received_at)
+    assert [r.status for r in submits[:3]] == [429, 429, 429] and len(submits) == ROWS + 3
+    for throttled_request, following in zip(submits[:3], submits[1:4]):
+        assert following.received_at - throttled_request.received_at >= 0.9  # Retry-After held every submit back
+    retried = [r for r in rows.values() if any(a["status"] == "failed" for a in r["attempts"])]
+    assert retried and all(a["error_type"] == "ProviderHTTPError" for r in retried for a in r["attempts"] if a["status"] == "failed")
