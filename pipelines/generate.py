@@ -183,7 +183,8 @@ def print_summary(manifest: dict[str, Any]) -> None:
     lines = [
         "",
         f"run {manifest.get('run_id')}: {manifest.get('rows', 0)} rows in {manifest.get('wall_seconds', 0):.1f}s",
-        "  " + "  ".join(f"{status}={count}" for status, count in sorted(counts.items())),
+        "  " + "  ".join(f"{status}={count}" for status, count in sorted(counts.items()))
+        + (f"  (reused from earlier runs or duplicate rows: {manifest['reused']})" if manifest.get("reused") else ""),
     ]
     for name, count in sorted(manifest.get("completed_by_provider_model", {}).items()):
         lines.append(f"  completed by {name}: {count}")

@@ -175,10 +175,9 @@ class GenerateDoFn(beam.DoFn):
     # -- one request key, as driver steps (runs in the window) ---------------------------
 
     def _item_steps(self, key: str, row: PromptRow) -> Steps:
-        done = yield Call(partial(self.ledger.finished_media, key))
+        done, resume = yield Call(partial(self.ledger.lookup, key))
         if done is not None:
             return ItemOutcome(reused=done)
-        resume: JobHandle | None = yield Call(partial(self.ledger.in_flight, key))
         request = yield Call(partial(self._request_for, row))
         config = self.configs[row.config_name or self.job.config_names[0]]
         response = yield from chain_steps(self.job.modality, config, request, self.retry, resume=resume)

@@ -48,18 +48,28 @@ class Ledger:
         )
         self.storage.write_json(self.relpath(key), entry.model_dump(mode="json"))
 
+    def lookup(self, key: str) -> tuple[LedgerEntry | None, JobHandle | None]:
+        """One read: (the done entry whose media all still exist, or the job in flight)."""
+        entry = self.get(key)
+        if entry is None:
+            return None, None
+        if entry.state == "submitted":
+            return None, entry.job
+        return (entry if self._media_exist(entry) else None), None
+
     def finished_media(self, key: str) -> LedgerEntry | None:
         """The done entry for ``key`` when every media object it names still exists."""
-        entry = self.get(key)
-        if entry is None or entry.state != "done" or not entry.media:
-            return None
+        return self.lookup(key)[0]
+
+    def _media_exist(self, entry: LedgerEntry) -> bool:
+        if not entry.media:
+            return False
         prefix = self.storage.uri("")
         for media in entry.media:
             relative = media.uri[len(prefix):].lstrip("/") if media.uri.startswith(prefix) else None
             if relative is None or not self.storage.exists(relative):
-                return None
-        return entry
+                return False
+        return True
 
     def in_flight(self, key: str) -> JobHandle | None:
-        entry = self.get(key)
-        return entry.job if entry is not None and entry.state == "submitted" else None
+        return self.lookup(key)[1]

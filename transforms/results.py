@@ -51,7 +51,8 @@ def shard_summary(relpath: str, rows: list[ResultRow]) -> dict[str, Any]:
     return {
         "path": relpath,
         "rows": len(rows),
-        "status": dict(Counter("reused" if r.reused else r.status for r in rows)),
+        "status": dict(Counter(r.status for r in rows)),
+        "reused": sum(1 for r in rows if r.reused),
         "provider": dict(Counter(f"{r.provider}/{r.model}" for r in rows if r.status == "completed")),
         "failed_by_error": dict(Counter(r.error_type for r in rows if r.status != "completed")),
         "media_bytes": sum(m.bytes for r in rows if not r.reused for m in r.media),
@@ -153,6 +154,7 @@ def build_manifest(
         "tables": tables,
         "rows": sum(s["rows"] for s in shards),
         "counts_by_status": dict(status),
+        "reused": sum(s["reused"] for s in shards),
         "completed_by_provider_model": dict(provider),
         "not_completed_by_error_type": dict(errors),
         "new_media_bytes": sum(s["media_bytes"] for s in shards),

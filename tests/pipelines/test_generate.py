@@ -159,6 +159,8 @@ def test_second_run_calls_no_provider_and_reuses_every_row(video_run, counting_p
         assert rows[row_id]["total_attempts"] == 0
     assert rows["flaky"]["provider"] == "backup"
     assert rows["doomed"]["status"] == "failed"
+    run = manifest(output)
+    assert run["counts_by_status"] == {"completed": 4, "failed": 1, "invalid": 4} and run["reused"] == 4
 
 
 def test_duplicate_requests_in_one_run_are_paid_once(tmp_path, counting_provider):
