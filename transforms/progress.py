@@ -14,9 +14,14 @@ from apache_beam.utils.shared import Shared
 
 class _Bar:
     def __init__(self, total: int | None) -> None:
+        import shutil
+
         from tqdm import tqdm
 
-        self._tqdm = tqdm(total=total, unit="row", desc="mediagen", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+        # A terminal that reports no size (script, some CI consoles) would make tqdm hide the bar.
+        size = shutil.get_terminal_size(fallback=(110, 24))
+        self._tqdm = tqdm(total=total, unit="row", desc="mediagen", file=sys.stderr, smoothing=0.1,
+                          ncols=size.columns or 110, nrows=size.lines or 24)
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._in_flight = 0

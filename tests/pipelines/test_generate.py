@@ -240,3 +240,15 @@ def test_cli_help_documents_the_options(capsys):
 def test_missing_input_is_a_clear_error(tmp_path, capsys):
     assert run_pipeline("--input", tmp_path / "nothing-*.jsonl", "--output", tmp_path / "out") == 2
     assert "matches no file" in capsys.readouterr().err
+
+
+def test_progress_bar_counts_rows_by_outcome(tmp_path, capfd):
+    from pipelines.generate import main
+
+    prompts = write_jsonl(tmp_path / "p.jsonl", [
+        {"id": "a", "prompt": "a", "size": "64x64"}, {"id": "b", "prompt": "b", "size": "64x64"}, {"id": "c"}])
+    job = write_job(tmp_path / "job.yaml", {"modality": "image", "configs": [{"name": "m", "provider": "mock", "model": "m"}]})
+    assert main(["--input", str(prompts), "--output", str(tmp_path / "out"), "--config", str(job), "--progress"]) == 0
+    bar = capfd.readouterr().err.replace("\r", "\n").splitlines()
+    final = [line for line in bar if line.startswith("mediagen:")][-1]
+    assert "3/3" in final and "ok=2" in final and "invalid=1" in final and "in_flight=0" in final
