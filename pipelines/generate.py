@@ -102,6 +102,8 @@ def run(args: argparse.Namespace, beam_args: list[str], job: JobConfig) -> dict[
     local = standard.runner in ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner")
     show_progress = args.progress if args.progress is not None else (local and sys.stderr.isatty())
     progress = Progress(count_rows(files, args), run_id) if show_progress else None
+    if progress is not None:
+        progress.open()  # held here, so DoFns in this process draw on the same bar
 
     pipeline = beam.Pipeline(options=options)
     build_graph(pipeline, args, job, files, run_id, progress)

@@ -73,6 +73,10 @@ class Progress:
             self._bar = self.shared.acquire(lambda: _Bar(self.total), tag=self.tag)
         return self._bar
 
+    def open(self) -> None:
+        """Create the bar now and keep it alive for this handle's lifetime."""
+        _ = self.bar
+
     def started(self, rows: int) -> None:
         self.bar.started(rows)
 
