@@ -466,7 +466,7 @@ def test_fail_job_and_slow_job_faults(emu: ProviderEmulator, demo: str) -> None:
     body = wait_state(demo, failing, {"failed", "completed"})
     assert body == {"state": "failed", "progress": body["progress"], "error": "GPU on fire"}
     assert requests.get(f"{demo}/jobs/{slow}").json()["state"] in ("queued", "processing")
-    assert requests.get(f"{demo}/jobs/{normal}").json()["state"] == "completed"
+    assert wait_state(demo, normal, {"failed", "completed"})["state"] == "completed"
 
 
 def test_custom_fault_and_take() -> None:
