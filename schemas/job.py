@@ -98,6 +98,20 @@ class WindowSettings(BaseModel):
     threads: int = Field(default=8, ge=1)
 
 
+class GlobalRateLimit(BaseModel):
+    """One submit budget for the whole job across all workers, kept by an Envoy Rate Limit
+    Service (Beam's ``EnvoyRateLimiter``). Descriptors name the budget per provider."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    service_address: str = Field(min_length=1, description="host:port of the Envoy RLS (gRPC)")
+    domain: str = Field(min_length=1)
+    descriptors: dict[str, list[dict[str, str]]] = Field(
+        min_length=1, description="per provider (or provider/model): the RLS descriptors of its budget"
+    )
+    timeout: float = Field(default=5.0, gt=0)
+
+
 class JobConfig(BaseModel):
     """A whole job file."""
 
@@ -110,6 +124,7 @@ class JobConfig(BaseModel):
     )
     retry: RetrySettings = Field(default_factory=RetrySettings)
     window: WindowSettings = Field(default_factory=WindowSettings)
+    global_rate_limit: GlobalRateLimit | None = None
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> "JobConfig":

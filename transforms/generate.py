@@ -51,7 +51,7 @@ class WorkerClients:
         import requests
 
         self.key_resolver = key_resolver
-        self.limiters = LimiterRegistry(dict(job.limits), workers=workers)
+        self.limiters = LimiterRegistry(dict(job.limits), workers=workers, global_limiter=global_limiter(job))
         self.session = requests.Session()
         self.secrets = _KeySet()
 
@@ -60,6 +60,22 @@ class WorkerClients:
         if key:
             self.secrets.add(key)
         return key
+
+
+def global_limiter(job: JobConfig) -> Any:
+    """Beam's EnvoyRateLimiter per provider when the job names an Envoy Rate Limit Service."""
+    settings = job.global_rate_limit
+    if settings is None:
+        return None
+    from apache_beam.io.components.rate_limiter import EnvoyRateLimiter
+
+    from providers.limits import RateLimiterAdapter
+
+    return RateLimiterAdapter({
+        key: EnvoyRateLimiter(service_address=settings.service_address, domain=settings.domain,
+                              descriptors=descriptors, timeout=settings.timeout, namespace=NAMESPACE)
+        for key, descriptors in settings.descriptors.items()
+    })
 
 
 class _KeySet:

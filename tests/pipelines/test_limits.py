@@ -60,3 +60,40 @@ def test_a_burst_of_429s_pauses_submits_and_the_run_still_completes(emulator, fa
         assert following.received_at - throttled_request.received_at >= 0.9  # Retry-After held every submit back
     retried = [r for r in rows.values() if any(a["status"] == "failed" for a in r["attempts"])]
     assert retried and all(a["error_type"] == "ProviderHTTPError" for r in retried for a in r["attempts"] if a["status"] == "failed")
+
+
+class FakeEnvoyRateLimiter:
+    """Stands in for Beam's EnvoyRateLimiter (same constructor and allow()); no RLS server here."""
+
+    created: list = []
+
+    def __init__(self, service_address, domain, descriptors, timeout=5.0, namespace=""):
+        self.settings = (service_address, domain, descriptors)
+        self.allowed = 0
+        FakeEnvoyRateLimiter.created.append(self)
+
+    def allow(self, **kwargs):
+        self.allowed += 1
+        return True
+
+
+def test_a_global_envoy_rate_limiter_is_consulted_before_every_submit(emulator, monkeypatch, tmp_path):
+    import apache_beam.io.components.rate_limiter as beam_rate_limiter
+
+    FakeEnvoyRateLimiter.created = []
+    monkeypatch.setattr(beam_rate_limiter, "EnvoyRateLimiter", FakeEnvoyRateLimiter)
+    monkeypatch.setenv("FAL_KEY", emulator.key_for("fal"))
+    emulator.job_duration = 0.05
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"g{i}", "prompt": f"global {i}", "size": "64x64"} for i in range(5)])
+    job = write_job(tmp_path / "job.yaml", {
+        "modality": "image",
+        "configs": [{"name": "fal", "provider": "fal", "model": "fal-ai/flux/dev", "api_key_env": "FAL_KEY",
+                     "base_url": emulator.url_for("fal"), "poll_interval": 0, "max_poll_attempts": 5000}],
+        "global_rate_limit": {"service_address": "rls.internal:8081", "domain": "mediagen",
+                              "descriptors": {"fal": [{"key": "provider", "value": "fal"}]}},
+    })
+    assert run_pipeline("--input", prompts, "--output", tmp_path / "out", "--config", job) == 0
+    assert len(rows_by_id(tmp_path / "out")) == 5
+    (limiter,) = FakeEnvoyRateLimiter.created
+    assert limiter.settings == ("rls.internal:8081", "mediagen", [{"key": "provider", "value": "fal"}])
+    assert limiter.allowed == emulator.count("fal.submit") == 5
