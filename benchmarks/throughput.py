@@ -70,10 +70,13 @@ def child_pipeline(rows: int, duration: float, window: int, provider: str = "moc
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         import pyarrow.dataset as ds
 
-        table = ds.dataset(str(work / "out" / "results")).to_table(columns=["status"])
+        table = ds.dataset(str(work / "out" / "results")).to_table(columns=["status", "finished_at"])
         completed = table.column("status").to_pylist().count("completed")
+        finished = sorted(t.timestamp() for t in table.column("finished_at").to_pylist())
     assert code == 0 and completed == rows, (code, completed)
-    return {"rows": rows, "wall": wall, "cpu": cpu, "rss_mb": peak_rss_mb()}
+    low, high = finished[len(finished) // 10], finished[(9 * len(finished)) // 10]
+    steady = (0.8 * rows) / (high - low) if high > low else float("nan")
+    return {"rows": rows, "wall": wall, "cpu": cpu, "rss_mb": peak_rss_mb(), "steady": steady}
 
 
 def child_baseline(rows: int, duration: float, window: int) -> dict:
@@ -163,6 +166,8 @@ def main() -> None:
     cpu_per_row = cpu["cpu"] / args.cpu_rows
     print(f"{'':34}{'rows/s':>10}{'ratio to ideal':>16}{'wall s':>9}{'peak RSS MB':>13}")
     print(f"{'pipeline (DirectRunner + window)':34}{rate:>10.1f}{rate / ideal:>16.2f}{pipeline['wall']:>9.1f}{pipeline['rss_mb']:>13.0f}")
+    steady = pipeline["steady"]
+    print(f"{'  steady state (middle 80% of rows)':34}{steady:>10.1f}{steady / ideal:>16.2f}")
     print(f"{'baseline ThreadPoolExecutor(C)':34}{base_rate:>10.1f}{base_rate / ideal:>16.2f}{baseline['wall']:>9.1f}{baseline['rss_mb']:>13.0f}")
     print(f"CPU per row with D=0: {1000 * cpu_per_row:.2f} ms ({args.cpu_rows} rows, {cpu['cpu']:.1f} CPU s incl. start-up)")
     jobs = 1.0 / cpu_per_row if cpu_per_row else float("inf")
