@@ -1,0 +1,93 @@
+"""WriteMedia: streamed downloads with retries, validation before anything is published,
+atomic writes, measured values."""
+
+import base64
+import hashlib
+
+import pytest
+
+from providers.media import make_audio, make_image, make_video
+from schemas import ImageGenerationResponse, MediaContent, TTSResponse, VideoGenerationResponse
+from tests.emulator import Fault
+from transforms.media_store import MediaStore, MediaStoreError
+from transforms.storage import Storage
+
+KEY = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def store(tmp_path):
+    return MediaStore(Storage(str(tmp_path / "out")))
+
+
+def video_response(*videos):
+    return VideoGenerationResponse(request_id="r", video=videos[0], videos=list(videos))
+
+
+def test_video_url_is_downloaded_probed_and_stored_under_its_key(store, emulator, tmp_path):
+    data = make_video("stored", 320, 240, 1.0)
+    url = emulator.host_media(data, "video/mp4", provider="demo")
+    (stored,) = store.store("video", KEY, video_response(url))
+    assert stored.uri == str(tmp_path / "out" / "media" / "video" / f"{KEY}.mp4")
+    assert (tmp_path / "out" / "media" / "video" / f"{KEY}.mp4").read_bytes() == data
+    assert (stored.width, stored.height, stored.bytes) == (320, 240, len(data))
+    assert stored.sha256 == hashlib.sha256(data).hexdigest() and abs(stored.duration_seconds - 1.0) < 0.05
+    assert not list((tmp_path / "out" / "media" / "video").glob("*.tmp-*"))
+
+
+def test_variants_get_numbered_names_and_bytes_or_base64_are_decoded(store, tmp_path):
+    png = make_image("a", 64, 48)
+    jpeg = make_image("b", 32, 32, image_format="jpeg")
+    stored = store.store("image", KEY, ImageGenerationResponse(request_id="r", images=[
+        base64.b64encode(png).decode(), "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()]))
+    assert [s.uri.rsplit("/", 1)[1] for s in stored] == [f"{KEY}.png", f"{KEY}-1.jpg"]
+    assert [(s.width, s.height, s.content_type) for s in stored] == [(64, 48, "image/png"), (32, 32, "image/jpeg")]
+    video = store.store("video", "k2" * 16, video_response(MediaContent(content=make_video("c", 160, 120, 0.5), content_type="video/mp4")))
+    assert video[0].content_type == "video/mp4"
+
+
+def test_truncated_downloads_are_retried_from_the_start(store, emulator):
+    data = make_video("retry me", 320, 240, 1.0)
+    url = emulator.host_media(data, "video/mp4", provider="demo")
+    emulator.inject("media", Fault.truncate(1000), times=2)
+    (stored,) = store.store("video", KEY, video_response(url))
+    assert stored.bytes == len(data) and emulator.count("media") == 3
+
+
+def test_transient_http_errors_are_retried(store, emulator):
+    url = emulator.host_media(make_image("x", 16, 16), "image/png", provider="demo")
+    emulator.inject("media", Fault.http(503), times=1)
+    assert store.store("image", KEY, ImageGenerationResponse(request_id="r", images=[url]))[0].width == 16
+
+
+def test_an_expired_result_url_fails_clearly_and_publishes_nothing(store, emulator, tmp_path):
+    url = emulator.host_media(make_image("x", 16, 16), "image/png", provider="demo")
+    emulator.inject("media", Fault.expired())
+    with pytest.raises(MediaStoreError, match="expired or missing result URL"):
+        store.store("image", KEY, ImageGenerationResponse(request_id="r", images=[url + "?X-Signature=secret"]))
+    assert not (tmp_path / "out" / "media").exists()
+
+
+def test_a_non_media_answer_is_refused(store, emulator):
+    page = emulator.host_media(b"<html>Access denied</html>", "text/html", provider="demo")
+    with pytest.raises(MediaStoreError, match="not media"):
+        store.store("video", KEY, video_response(page))
+
+
+def test_bytes_that_do_not_decode_fail_the_row(store, tmp_path):
+    broken = make_video("cut", 320, 240, 1.0)[:3000]
+    with pytest.raises(MediaStoreError, match="does not decode"):
+        store.store("video", KEY, video_response(MediaContent(content=broken, content_type="video/mp4")))
+    assert not (tmp_path / "out" / "media").exists()
+
+
+def test_media_of_the_wrong_kind_fails(store):
+    png = base64.b64encode(make_image("x", 16, 16)).decode()
+    with pytest.raises(MediaStoreError, match="expected audio"):
+        store.store("tts", KEY, TTSResponse(request_id="r", audio=png))
+
+
+def test_raw_pcm_is_measured_at_the_requested_rate(store):
+    clip = make_audio("raw speech", audio_format="pcm", sample_rate=16000, duration_seconds=1.5)
+    (stored,) = store.store("tts", KEY, TTSResponse(request_id="r", audio=base64.b64encode(clip.data).decode()), raw_pcm_sample_rate=16000)
+    assert abs(stored.duration_seconds - 1.5) < 0.01
