@@ -252,3 +252,23 @@ def test_progress_bar_counts_rows_by_outcome(tmp_path, capfd):
     bar = capfd.readouterr().err.replace("\r", "\n").splitlines()
     final = [line for line in bar if line.startswith("mediagen:")][-1]
     assert "3/3" in final and "ok=2" in final and "invalid=1" in final and "in_flight=0" in final
+
+
+def test_beam_metrics_count_rows_by_provider_and_status(tmp_path):
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from pipelines.generate import build_graph, build_parser
+    from pipelines.job_file import parse_job
+
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"m{i}", "prompt": f"metric {i}", "size": "64x64"} for i in range(3)])
+    job = parse_job({"modality": "image", "configs": [{"name": "m", "provider": "mock", "model": "mock-image"}]})
+    args = build_parser().parse_args(["--input", str(prompts), "--output", str(tmp_path / "out")])
+    pipeline = beam.Pipeline(runner="DirectRunner")
+    build_graph(pipeline, args, job, [str(prompts)], "metrics-run", None)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query(MetricsFilter().with_namespace("mediagen"))["counters"]}
+    assert counters["rows_completed"] == 3 and counters["mock/mock-image/completed"] == 3
+    (latency,) = result.metrics().query(MetricsFilter().with_name("generation_ms"))["distributions"]
+    assert latency.committed.count == 3
