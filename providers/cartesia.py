@@ -49,18 +49,14 @@ import requests
 
 from schemas import AudioOutputFormat, JobHandle, Modality, STSRequest, TTSRequest
 
-from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, ProviderContext, ProviderOutput
+from .base import AnyConfig, AnyRequest, JobProvider, ProviderContext, ProviderOutput
 from .capabilities import ModelCapabilities
-from .errors import (
-    ContentModerationError,
-    GenerationFailedError,
-    MediagenError,
-    ProviderHTTPError,
-    UnsupportedRequestError,
-)
-from .http import default_http_error, form_value, media_bytes, request_id_from, send
-from .media import CONTENT_TYPES, EXTENSIONS
+from .errors import ContentModerationError, MediagenError, ProviderHTTPError, UnsupportedRequestError
+from .http import default_http_error, form_value, media_bytes, send
+from .media import EXTENSIONS
+from .speech import audio_output, known_settings, language_for, require_voice
 
+DISPLAY_NAME = "Cartesia"
 DEFAULT_API_VERSION = "2026-03-01"
 VOICE_CHANGER_MODEL = "voice-changer"
 
@@ -111,18 +107,6 @@ def output_format_for(fmt: AudioOutputFormat) -> dict[str, Any]:
     return {"container": container, "encoding": "pcm_s16le", "sample_rate": rate}
 
 
-def generation_config_for(settings: dict[str, Any] | None) -> dict[str, Any]:
-    """Cartesia's ``generation_config`` out of a request's (possibly multi-provider) settings."""
-    return {key: settings[key] for key in GENERATION_CONFIG_KEYS if settings and settings.get(key) is not None}
-
-
-def language_for(language_code: str | None) -> str | None:
-    """``'en-US'`` -> ``'en'``."""
-    if not language_code:
-        return None
-    return language_code.replace("_", "-").split("-")[0].lower()
-
-
 class CartesiaProvider(JobProvider):
     """Cartesia Sonic text-to-speech and voice changer over REST (synchronous)."""
 
@@ -151,13 +135,7 @@ class CartesiaProvider(JobProvider):
                 f"Cartesia model {config.model!r} was sunset on 2026-06-01; use sonic-3.5 or sonic-3"
             )
         output_format_for(request.output_format)  # type: ignore[union-attr]
-        if not self.voice_id(request, config):
-            raise UnsupportedRequestError("Cartesia needs a voice: set request.voice_id or provider_config.voice_id")
-
-    @staticmethod
-    def voice_id(request: AnyRequest, config: AnyConfig) -> str | None:
-        """The config's pinned voice, else the request's."""
-        return config.provider_config.get("voice_id") or getattr(request, "voice_id", None)
+        require_voice(DISPLAY_NAME, request, config)
 
     # -- the job protocol (synchronous API) ----------------------------------------------
 
@@ -169,7 +147,7 @@ class CartesiaProvider(JobProvider):
         raise UnsupportedRequestError(f"Cartesia does not do {ctx.modality}")
 
     def _text_to_speech(self, ctx: ProviderContext, request: TTSRequest) -> ProviderOutput:
-        voice = self._require_voice(ctx, request)
+        voice = require_voice(DISPLAY_NAME, request, ctx.config)
         body: dict[str, Any] = {
             "model_id": ctx.model,
             "transcript": request.text,
@@ -179,7 +157,7 @@ class CartesiaProvider(JobProvider):
         language = language_for(request.language_code)
         if language:
             body["language"] = language
-        generation = generation_config_for(request.voice_settings)
+        generation = known_settings(request.voice_settings, GENERATION_CONFIG_KEYS)
         if generation:
             body["generation_config"] = generation
         body.update(request.extra_params)
@@ -187,7 +165,7 @@ class CartesiaProvider(JobProvider):
         return self._output(ctx, response, request.output_format, voice)
 
     def _voice_changer(self, ctx: ProviderContext, request: STSRequest) -> ProviderOutput:
-        voice = self._require_voice(ctx, request)
+        voice = require_voice(DISPLAY_NAME, request, ctx.config)
         audio, content_type = media_bytes(ctx, request.audio, default_type="audio/mpeg")
         fields = {"voice[id]": voice}
         output_format = output_format_for(request.output_format)
@@ -204,12 +182,6 @@ class CartesiaProvider(JobProvider):
         )
         return self._output(ctx, response, request.output_format, voice)
 
-    def _require_voice(self, ctx: ProviderContext, request: AnyRequest) -> str:
-        voice = self.voice_id(request, ctx.config)
-        if not voice:  # check_request normally catches this before any attempt
-            raise UnsupportedRequestError("Cartesia needs a voice: set request.voice_id or provider_config.voice_id")
-        return str(voice)
-
     def _headers(self, ctx: ProviderContext) -> dict[str, str]:
         return {
             "Authorization": f"Bearer {ctx.require_api_key()}",
@@ -219,27 +191,7 @@ class CartesiaProvider(JobProvider):
     def _output(
         self, ctx: ProviderContext, response: requests.Response, fmt: AudioOutputFormat, voice: str
     ) -> ProviderOutput:
-        returned_type = (response.headers.get("content-type") or "").split(";")[0].strip()
-        request_id = request_id_from(response)
-        if not response.content or returned_type == "application/json":
-            raise GenerationFailedError(
-                f"Cartesia answered {response.status_code} without audio (content-type {returned_type or 'none'})",
-                provider=self.name,
-                model=ctx.model,
-                request_id=request_id,
-            )
-        raw = {
-            "output_format": output_format_for(fmt),
-            "model_id": ctx.model,
-            "voice_id": voice,
-            "content_type": returned_type or None,
-            "bytes": len(response.content),
-        }
-        return ProviderOutput(
-            media=[GeneratedMedia(data=response.content, content_type=CONTENT_TYPES[fmt.format])],
-            raw_response={key: value for key, value in raw.items() if value is not None},
-            request_id=request_id,
-        )
+        return audio_output(ctx, response, DISPLAY_NAME, fmt, output_format_for(fmt), voice)
 
     # -- errors ----------------------------------------------------------------------------
 

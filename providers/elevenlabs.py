@@ -54,18 +54,14 @@ import requests
 
 from schemas import AudioOutputFormat, JobHandle, Modality, STSRequest, TTSRequest
 
-from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, ProviderContext, ProviderOutput
+from .base import AnyConfig, AnyRequest, JobProvider, ProviderContext, ProviderOutput
 from .capabilities import ModelCapabilities
-from .errors import (
-    ContentModerationError,
-    GenerationFailedError,
-    MediagenError,
-    ProviderHTTPError,
-    UnsupportedRequestError,
-)
-from .http import default_http_error, form_value, media_bytes, request_id_from, send
-from .media import CONTENT_TYPES, EXTENSIONS
+from .errors import ContentModerationError, MediagenError, ProviderHTTPError, UnsupportedRequestError
+from .http import default_http_error, form_value, media_bytes, send
+from .media import EXTENSIONS
+from .speech import audio_output, known_settings, language_for, require_voice
 
+DISPLAY_NAME = "ElevenLabs"
 AUDIO_FORMATS = ("mp3", "wav", "pcm", "opus")
 
 MP3_BITRATES: dict[int, tuple[int, ...]] = {22050: (32,), 24000: (48,), 44100: (32, 64, 96, 128, 192)}
@@ -125,18 +121,6 @@ def output_format_param(fmt: AudioOutputFormat) -> str:
     raise UnsupportedRequestError(f"ElevenLabs has no output format for {asked} (offered: {allowed_combinations()})")
 
 
-def voice_settings_for(settings: dict[str, Any] | None) -> dict[str, Any]:
-    """The ElevenLabs ``voice_settings`` out of a request's (possibly multi-provider) settings."""
-    return {key: settings[key] for key in VOICE_SETTINGS_KEYS if settings and settings.get(key) is not None}
-
-
-def language_for(language_code: str | None) -> str | None:
-    """``'en-US'`` -> ``'en'``: ElevenLabs wants ISO 639-1 codes."""
-    if not language_code:
-        return None
-    return language_code.replace("_", "-").split("-")[0].lower()
-
-
 class ElevenLabsProvider(JobProvider):
     """ElevenLabs text-to-speech and speech-to-speech over REST (synchronous)."""
 
@@ -160,15 +144,7 @@ class ElevenLabsProvider(JobProvider):
     def check_request(self, modality: Modality, request: AnyRequest, config: AnyConfig) -> None:
         super().check_request(modality, request, config)
         output_format_param(request.output_format)  # type: ignore[union-attr]
-        if not self.voice_id(request, config):
-            raise UnsupportedRequestError(
-                "ElevenLabs needs a voice: set request.voice_id or provider_config.voice_id"
-            )
-
-    @staticmethod
-    def voice_id(request: AnyRequest, config: AnyConfig) -> str | None:
-        """The config's pinned voice, else the request's."""
-        return config.provider_config.get("voice_id") or getattr(request, "voice_id", None)
+        require_voice(DISPLAY_NAME, request, config)
 
     # -- the job protocol (synchronous API) ----------------------------------------------
 
@@ -184,11 +160,11 @@ class ElevenLabsProvider(JobProvider):
         language = language_for(request.language_code)
         if language:
             body["language_code"] = language
-        settings = voice_settings_for(request.voice_settings)
+        settings = known_settings(request.voice_settings, VOICE_SETTINGS_KEYS)
         if settings:
             body["voice_settings"] = settings
         body.update(request.extra_params)
-        voice = self._require_voice(ctx, request)
+        voice = require_voice(DISPLAY_NAME, request, ctx.config)
         response = send(
             ctx,
             "POST",
@@ -203,11 +179,11 @@ class ElevenLabsProvider(JobProvider):
         audio, content_type = media_bytes(ctx, request.audio, default_type="audio/mpeg")
         filename = f"input.{EXTENSIONS.get(content_type, 'bin')}"
         fields: dict[str, str] = {"model_id": ctx.model}
-        settings = voice_settings_for(request.voice_settings)
+        settings = known_settings(request.voice_settings, VOICE_SETTINGS_KEYS)
         if settings:
             fields["voice_settings"] = json.dumps(settings)
         fields.update({key: form_value(value) for key, value in request.extra_params.items()})
-        voice = self._require_voice(ctx, request)
+        voice = require_voice(DISPLAY_NAME, request, ctx.config)
         response = send(
             ctx,
             "POST",
@@ -218,12 +194,6 @@ class ElevenLabsProvider(JobProvider):
             files={"audio": (filename, audio, content_type)},
         )
         return self._output(ctx, response, request.output_format, voice)
-
-    def _require_voice(self, ctx: ProviderContext, request: AnyRequest) -> str:
-        voice = self.voice_id(request, ctx.config)
-        if not voice:  # check_request normally catches this before any attempt
-            raise UnsupportedRequestError("ElevenLabs needs a voice: set request.voice_id or provider_config.voice_id")
-        return str(voice)
 
     def _headers(self, ctx: ProviderContext) -> dict[str, str]:
         return {"xi-api-key": ctx.require_api_key(), "Accept": "audio/*"}
@@ -238,30 +208,11 @@ class ElevenLabsProvider(JobProvider):
     def _output(
         self, ctx: ProviderContext, response: requests.Response, fmt: AudioOutputFormat, voice: str
     ) -> ProviderOutput:
-        returned_type = (response.headers.get("content-type") or "").split(";")[0].strip()
-        request_id = request_id_from(response)
-        if not response.content or returned_type == "application/json":
-            raise GenerationFailedError(
-                f"ElevenLabs answered {response.status_code} without audio (content-type {returned_type or 'none'})",
-                provider=self.name,
-                model=ctx.model,
-                request_id=request_id,
-            )
-        output_format = output_format_param(fmt)
-        raw = {
-            "output_format": output_format,
-            "model_id": ctx.model,
-            "voice_id": voice,
-            "content_type": returned_type or None,
-            "bytes": len(response.content),
+        extra = {
             "history_item_id": response.headers.get("history-item-id"),
             "character_cost": response.headers.get("character-cost"),
         }
-        return ProviderOutput(
-            media=[GeneratedMedia(data=response.content, content_type=CONTENT_TYPES[fmt.format])],
-            raw_response={key: value for key, value in raw.items() if value is not None},
-            request_id=request_id,
-        )
+        return audio_output(ctx, response, DISPLAY_NAME, fmt, output_format_param(fmt), voice, extra)
 
     # -- errors ----------------------------------------------------------------------------
 

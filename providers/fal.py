@@ -97,6 +97,7 @@ from .errors import (
 )
 from .http import error_text, media_url_or_data_url, send
 from .media import CONTENT_TYPES, parse_size
+from .speech import primary_language
 
 Mode = Literal["text", "image", "first_last", "reference"]
 
@@ -756,15 +757,11 @@ def image_input(ctx: ProviderContext, model: str, request: ImageGenerationReques
 # ----------------------------------------------------------------------------- speech mapping
 
 
-def _primary_language(code: str) -> str:
-    return code.replace("_", "-").split("-")[0].lower()
-
-
 def minimax_language(code: str) -> str:
     """fal's ``language_boost`` for a language code (``en-US`` -> ``English``); fal's own names pass through."""
     if code in MINIMAX_LANGUAGES.values() or code == "auto":
         return code
-    name = MINIMAX_LANGUAGES.get(code.lower()) or MINIMAX_LANGUAGES.get(_primary_language(code))
+    name = MINIMAX_LANGUAGES.get(code.lower()) or MINIMAX_LANGUAGES.get(primary_language(code))
     if name is None:
         raise UnsupportedRequestError(f"language_code={code!r} has no MiniMax language_boost")
     return name
@@ -800,7 +797,7 @@ def check_speech(model: str, request: TTSRequest) -> None:
     elif family is KOKORO:
         _voice_settings(request, {"speed": "speed"}, family.name)
         language = KOKORO_LANGUAGES.get(model.rstrip("/").rsplit("/", 1)[-1])
-        if request.language_code and language and _primary_language(request.language_code) != language:
+        if request.language_code and language and primary_language(request.language_code) != language:
             raise UnsupportedRequestError(f"language_code={request.language_code!r} does not match {model}")
     elif family is ELEVENLABS:
         _voice_settings(request, {key: key for key in ELEVENLABS_VOICE_KEYS}, family.name)
@@ -827,7 +824,7 @@ def speech_input(model: str, request: TTSRequest) -> tuple[str, dict[str, Any]]:
         if request.voice_id:
             body["voice"] = request.voice_id
         if request.language_code:
-            body["language_code"] = _primary_language(request.language_code)
+            body["language_code"] = primary_language(request.language_code)
         if family is ELEVENLABS:
             body.update(_voice_settings(request, {key: key for key in ELEVENLABS_VOICE_KEYS}, family.name))
     body.update(request.extra_params)
