@@ -182,6 +182,20 @@ def _resolution_order(resolution: str) -> int:
     return int(resolution.rstrip("p")) if resolution.rstrip("p").isdigit() else 10_000
 
 
+_VEO31 = RunwayModel(
+    "video",
+    {"text_to_video": VEO_RATIOS, "image_to_video": VEO_RATIOS},
+    durations=(4, 6, 8),
+    image_roles=_FRAME_ROLES,
+    max_images=2,
+    seed=False,
+    audio=True,
+    negative_prompt_on=frozenset({"image_to_video"}),
+    content_moderation=False,
+    notes="last_frame needs a first_frame; negative_prompt only with a first_frame",
+)
+"""veo3.1 and veo3.1_fast: the fast variant takes exactly the same fields."""
+
 MODELS: dict[str, RunwayModel] = {
     "gen4.5": RunwayModel(
         "video",
@@ -204,30 +218,8 @@ MODELS: dict[str, RunwayModel] = {
         audio=False,
         notes="image-to-video only: needs a first_frame image",
     ),
-    "veo3.1": RunwayModel(
-        "video",
-        {"text_to_video": VEO_RATIOS, "image_to_video": VEO_RATIOS},
-        durations=(4, 6, 8),
-        image_roles=_FRAME_ROLES,
-        max_images=2,
-        seed=False,
-        audio=True,
-        negative_prompt_on=frozenset({"image_to_video"}),
-        content_moderation=False,
-        notes="last_frame needs a first_frame; negative_prompt only with a first_frame",
-    ),
-    "veo3.1_fast": RunwayModel(
-        "video",
-        {"text_to_video": VEO_RATIOS, "image_to_video": VEO_RATIOS},
-        durations=(4, 6, 8),
-        image_roles=_FRAME_ROLES,
-        max_images=2,
-        seed=False,
-        audio=True,
-        negative_prompt_on=frozenset({"image_to_video"}),
-        content_moderation=False,
-        notes="last_frame needs a first_frame; negative_prompt only with a first_frame",
-    ),
+    "veo3.1": _VEO31,
+    "veo3.1_fast": _VEO31,
     "veo3": RunwayModel(
         "video",
         {"text_to_video": VEO_RATIOS, "image_to_video": VEO_RATIOS},
