@@ -104,6 +104,22 @@ def register(emu: ProviderEmulator) -> None:
             )
         return None
 
+    def accepted_body(
+        req: EmuRequest, known: frozenset[str], default: str
+    ) -> tuple[dict[str, Any] | None, EmuResponse | None]:
+        """The JSON body of a POST that passed the auth, body and model checks, else the refusal."""
+        denied = check_auth(req)
+        if denied is not None:
+            return None, denied
+        body, problem = json_body(req)
+        if problem is not None:
+            return None, problem
+        assert body is not None
+        unknown = check_model(body, known, default)
+        if unknown is not None:
+            return None, unknown
+        return body, None
+
     # -- images ----------------------------------------------------------------------
 
     def image_problem(body: dict[str, Any]) -> str | None:
@@ -125,16 +141,10 @@ def register(emu: ProviderEmulator) -> None:
 
     @emu.route("POST", P, r"/images/generations", name=f"{P}.images")
     def images(req: EmuRequest) -> EmuResponse:
-        denied = check_auth(req)
-        if denied is not None:
-            return denied
-        body, problem = json_body(req)
-        if problem is not None:
-            return problem
+        body, refusal = accepted_body(req, IMAGE_MODELS, "grok-imagine-image")
+        if refusal is not None:
+            return refusal
         assert body is not None
-        unknown = check_model(body, IMAGE_MODELS, "grok-imagine-image")
-        if unknown is not None:
-            return unknown
         message = image_problem(body)
         if message is not None:
             return _bad_argument(message)
@@ -186,16 +196,10 @@ def register(emu: ProviderEmulator) -> None:
 
     @emu.route("POST", P, r"/videos/generations", name=f"{P}.videos")
     def videos(req: EmuRequest) -> EmuResponse:
-        denied = check_auth(req)
-        if denied is not None:
-            return denied
-        body, problem = json_body(req)
-        if problem is not None:
-            return problem
+        body, refusal = accepted_body(req, VIDEO_MODELS, "grok-imagine-video")
+        if refusal is not None:
+            return refusal
         assert body is not None
-        unknown = check_model(body, VIDEO_MODELS, "grok-imagine-video")
-        if unknown is not None:
-            return unknown
         message = video_problem(body)
         if message is not None:
             return _bad_argument(message)
@@ -203,16 +207,10 @@ def register(emu: ProviderEmulator) -> None:
 
     @emu.route("POST", P, r"/videos/edits", name=f"{P}.video_edits")
     def video_edits(req: EmuRequest) -> EmuResponse:
-        denied = check_auth(req)
-        if denied is not None:
-            return denied
-        body, problem = json_body(req)
-        if problem is not None:
-            return problem
+        body, refusal = accepted_body(req, VIDEO_MODELS, "grok-imagine-video")
+        if refusal is not None:
+            return refusal
         assert body is not None
-        unknown = check_model(body, VIDEO_MODELS, "grok-imagine-video")
-        if unknown is not None:
-            return unknown
         video = body.get("video")
         if not isinstance(video, dict):
             return _unprocessable("missing field `video`")
