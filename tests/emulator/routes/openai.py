@@ -126,12 +126,8 @@ def _image_dimensions(data: bytes) -> tuple[int, int] | None:
         return None
 
 
-class VideoRoutes:
-    """Sora 2 video jobs for one provider prefix.
-
-    ``strict_models`` rejects unknown model names (OpenAI); Azure passes deployment
-    names, so there an unknown name is treated as sora-2 (or sora-2-pro by prefix).
-    """
+class _RouteGroup:
+    """Routes of one kind for one provider prefix (OpenAI's, or Azure's with its own auth)."""
 
     def __init__(
         self,
@@ -147,6 +143,14 @@ class VideoRoutes:
         self.authorize = authorize
         self.moderation = moderation
         self.strict_models = strict_models
+
+
+class VideoRoutes(_RouteGroup):
+    """Sora 2 video jobs for one provider prefix.
+
+    ``strict_models`` rejects unknown model names (OpenAI); Azure passes deployment
+    names, so there an unknown name is treated as sora-2 (or sora-2-pro by prefix).
+    """
 
     def sizes_for(self, model: str) -> tuple[str, ...] | None:
         if model in SORA_MODELS:
@@ -265,27 +269,12 @@ class VideoRoutes:
         return openai_error(404, f"Video with id '{video_id}' not found.", code="not_found", param="video_id")
 
 
-class ImageRoutes:
+class ImageRoutes(_RouteGroup):
     """Synchronous image generation and edits for one provider prefix.
 
     ``strict_models`` rejects unknown model names (OpenAI); Azure routes pass the
     deployment's model instead.
     """
-
-    def __init__(
-        self,
-        emu: ProviderEmulator,
-        provider: str,
-        authorize: Authorize,
-        moderation: ModerationReply,
-        *,
-        strict_models: bool = True,
-    ) -> None:
-        self.emu = emu
-        self.provider = provider
-        self.authorize = authorize
-        self.moderation = moderation
-        self.strict_models = strict_models
 
     def generations(self, req: EmuRequest, model_override: str | None = None) -> EmuResponse:
         if (denied := self.authorize(req)) is not None:
