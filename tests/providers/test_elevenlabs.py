@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 
-import av
 import pytest
 
 from providers import RetryPolicy, generate_sts, generate_sts_async, generate_tts, generate_tts_async
@@ -21,6 +19,7 @@ from providers.errors import (
 )
 from schemas import AudioGenerationConfig, AudioOutputFormat, MockConfig
 from tests.emulator import Fault
+from tests.providers.speech_helpers import audio_of, decoded, summary
 
 FAST = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.05)
 TEXT = "Every row of the dataset gets a voice."  # 38 characters -> 2.28 s of emulated speech
@@ -47,23 +46,6 @@ def cartesia_fallback(emulator) -> AudioGenerationConfig:
         provider_config={"voice_id": "cartesia-voice"},
         timeout=30,
     )
-
-
-def audio_of(response) -> bytes:
-    return base64.b64decode(response.audio)
-
-
-def decoded(data: bytes) -> tuple[str, int, float]:
-    """(codec, sample rate, seconds) as FFmpeg decodes the bytes."""
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.audio[0]
-        samples = sum(frame.samples for frame in container.decode(stream))
-        rate = stream.codec_context.sample_rate
-        return stream.codec_context.codec.canonical_name, rate, samples / rate
-
-
-def summary(metadata) -> list[tuple[str, int, str, str | None]]:
-    return [(a.provider, a.try_number, a.status, a.error_type) for a in metadata.attempts]
 
 
 # -- the request on the wire ------------------------------------------------------------

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 
-import av
 import pytest
 
 from providers import RetryPolicy, generate_sts, generate_sts_async, generate_tts, generate_tts_async
@@ -23,6 +21,7 @@ from providers.http import data_url
 from providers.media import probe_media
 from schemas import AudioGenerationConfig, AudioOutputFormat, MockConfig
 from tests.emulator import Fault
+from tests.providers.speech_helpers import audio_of, decode, numbered_summary
 
 FAST = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
 VOICE_UUID = "5bb7de05-c8fe-426a-8fcc-ba4fc4ce9f9c"
@@ -38,23 +37,6 @@ def sarvam(emulator) -> AudioGenerationConfig:
     return AudioGenerationConfig(
         provider="sarvam", model="bulbul:v3", base_url=emulator.url_for("sarvam"), api_key=emulator.key_for("sarvam")
     )
-
-
-def audio_of(response) -> bytes:
-    return base64.b64decode(response.audio)
-
-
-def decode(data: bytes, *, raw_pcm_rate: int | None = None) -> tuple[str, int, float]:
-    """(codec, sample rate, seconds) after decoding every frame with PyAV."""
-    options = {"format": "s16le", "options": {"sample_rate": str(raw_pcm_rate), "ch_layout": "mono"}} if raw_pcm_rate else {}
-    with av.open(io.BytesIO(data), **options) as container:
-        stream = container.streams.audio[0]
-        samples = sum(frame.samples for frame in container.decode(stream))
-        return stream.codec_context.name, stream.sample_rate, samples / stream.sample_rate
-
-
-def summary(metadata):
-    return [(a.provider, a.attempt_number, a.try_number, a.status, a.error_type) for a in metadata.attempts]
 
 
 # -- text to speech ------------------------------------------------------------------------------
@@ -149,7 +131,7 @@ def test_formats_hume_cannot_produce_are_skipped_before_any_request(emulator, ou
 def test_unserviceable_format_falls_through_to_the_next_config(emulator):
     config = hume(emulator, fallback_configs=[sarvam(emulator)])
     response = generate_tts(config, text="hello", language_code="en-IN", output_format={"format": "flac", "sample_rate": 24000})
-    assert summary(response.execution_metadata) == [
+    assert numbered_summary(response.execution_metadata) == [
         ("hume", 1, 1, "skipped", "UnsupportedRequestError"), ("sarvam", 2, 1, "success", None)
     ]
     assert emulator.count("hume.tts") == 0 and decode(audio_of(response))[:2] == ("flac", 24000)
@@ -229,7 +211,7 @@ def test_validation_error_is_invalid_and_stops_the_chain(emulator):
     config = hume(emulator, fallback_configs=[sarvam(emulator)])
     with pytest.raises(InvalidRequestError, match="Voice not found") as info:
         generate_tts(config, text="hello", voice_id="Nobody", language_code="en-IN", retry=FAST)
-    assert summary(info.value.execution_metadata) == [("hume", 1, 1, "failed", "InvalidRequestError")]
+    assert numbered_summary(info.value.execution_metadata) == [("hume", 1, 1, "failed", "InvalidRequestError")]
     assert emulator.count("sarvam.tts") == 0
 
 
@@ -246,7 +228,7 @@ def test_moderation_stops_the_chain(emulator):
     config = hume(emulator, fallback_configs=[sarvam(emulator)])
     with pytest.raises(ContentModerationError, match="content policy") as info:
         generate_tts(config, text="something unspeakable", language_code="en-IN", retry=FAST)
-    assert summary(info.value.execution_metadata) == [("hume", 1, 1, "failed", "ContentModerationError")]
+    assert numbered_summary(info.value.execution_metadata) == [("hume", 1, 1, "failed", "ContentModerationError")]
     assert emulator.count("hume.tts") == 1 and emulator.count("sarvam.tts") == 0
 
 
@@ -265,7 +247,7 @@ def test_server_errors_are_retried_then_fall_back(emulator):
     ])
     audio = {"content": emulator.audio_clip("input", audio_format="wav").data, "content_type": "audio/wav"}
     response = generate_sts(config, audio=audio, voice_id="Ava Song", retry=FAST)
-    assert summary(response.execution_metadata) == [
+    assert numbered_summary(response.execution_metadata) == [
         ("hume", 1, 1, "failed", "ProviderHTTPError"),
         ("hume", 1, 2, "failed", "ProviderHTTPError"),
         ("hume", 1, 3, "failed", "ProviderHTTPError"),

@@ -4,10 +4,7 @@ before any request, error translation, and fallback chains."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 
-import av
 import pytest
 
 from providers import RetryPolicy, generate_sts, generate_tts, generate_tts_async
@@ -21,6 +18,7 @@ from providers.media import probe_media
 from providers.sarvam import LANGUAGE_CODES
 from schemas import AudioGenerationConfig, AudioOutputFormat, MockConfig
 from tests.emulator import Fault
+from tests.providers.speech_helpers import audio_of, decode, numbered_summary
 
 FAST = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
 HINDI = "नमस्ते, आप कैसे हैं?"
@@ -34,23 +32,6 @@ def sarvam(emulator, model: str = "bulbul:v3", **fields) -> AudioGenerationConfi
 
 def hume(emulator, model: str = "octave-2") -> AudioGenerationConfig:
     return AudioGenerationConfig(provider="hume", model=model, base_url=emulator.url_for("hume"), api_key=emulator.key_for("hume"))
-
-
-def audio_of(response) -> bytes:
-    return base64.b64decode(response.audio)
-
-
-def decode(data: bytes, *, raw_pcm_rate: int | None = None) -> tuple[str, int, float]:
-    """(codec, decoder sample rate, seconds) after decoding every frame with PyAV."""
-    options = {"format": "s16le", "options": {"sample_rate": str(raw_pcm_rate), "ch_layout": "mono"}} if raw_pcm_rate else {}
-    with av.open(io.BytesIO(data), **options) as container:
-        stream = container.streams.audio[0]
-        samples = sum(frame.samples for frame in container.decode(stream))
-        return stream.codec_context.name, stream.sample_rate, samples / stream.sample_rate
-
-
-def summary(metadata):
-    return [(a.provider, a.attempt_number, a.try_number, a.status, a.error_type) for a in metadata.attempts]
 
 
 # -- success ------------------------------------------------------------------------------------
@@ -207,7 +188,7 @@ def test_bad_request_is_invalid_and_stops_the_chain(emulator):
     config = sarvam(emulator, fallback_configs=[hume(emulator)])
     with pytest.raises(InvalidRequestError, match="Speaker 'nobody'") as info:
         generate_tts(config, text="hello", language_code="en-IN", voice_id="nobody", retry=FAST)
-    assert summary(info.value.execution_metadata) == [("sarvam", 1, 1, "failed", "InvalidRequestError")]
+    assert numbered_summary(info.value.execution_metadata) == [("sarvam", 1, 1, "failed", "InvalidRequestError")]
     assert info.value.execution_metadata.attempts[0].request_id == "req-400"
     assert emulator.count("hume.tts") == 0
 
@@ -226,7 +207,7 @@ def test_rate_limit_is_retried_after_retry_after_then_succeeds(emulator):
     requests_made = emulator.requests_for("sarvam.tts")
     assert [r.status for r in requests_made] == [429, 200]
     assert requests_made[1].received_at - requests_made[0].received_at >= 0.2
-    assert summary(response.execution_metadata) == [
+    assert numbered_summary(response.execution_metadata) == [
         ("sarvam", 1, 1, "failed", "ProviderHTTPError"), ("sarvam", 1, 2, "success", None)
     ]
 
@@ -236,7 +217,7 @@ def test_exhausted_credits_are_not_retried_and_fall_back(emulator):
     emulator.inject("sarvam.tts", Fault.http(429, body))
     config = sarvam(emulator, fallback_configs=[AudioGenerationConfig(provider="elevenlabs", model="m", mock=MockConfig())])
     response = generate_tts(config, text="hello", language_code="en-IN", retry=FAST)
-    assert summary(response.execution_metadata) == [
+    assert numbered_summary(response.execution_metadata) == [
         ("sarvam", 1, 1, "failed", "ProviderHTTPError"), ("elevenlabs", 2, 1, "success", None)
     ]
     failed = response.execution_metadata.attempts[0]
@@ -255,7 +236,7 @@ def test_server_errors_fall_back_to_hume_with_every_attempt_recorded(emulator):
     config = sarvam(emulator, fallback_configs=[hume(emulator)])
     response = generate_tts(config, text="hello from the chain", language_code="en-IN", retry=FAST)
     meta = response.execution_metadata
-    assert summary(meta) == [
+    assert numbered_summary(meta) == [
         ("sarvam", 1, 1, "failed", "ProviderHTTPError"),
         ("sarvam", 1, 2, "failed", "ProviderHTTPError"),
         ("sarvam", 1, 3, "failed", "ProviderHTTPError"),
