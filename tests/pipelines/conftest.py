@@ -60,5 +60,6 @@ def rows_by_id(output):
 
 
 def manifest(output):
-    runs = sorted((output / "_runs").glob("*.json"))
-    return json.loads(runs[-1].read_text())
+    """The latest run's manifest (run ids within one second do not sort by time)."""
+    runs = [json.loads(path.read_text()) for path in (output / "_runs").glob("*.json")]
+    return max(runs, key=lambda run: run["finished_at"])

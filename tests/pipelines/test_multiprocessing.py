@@ -82,7 +82,7 @@ def test_multi_processing_run_writes_the_table_and_media(tmp_path: Path) -> None
 
     manifest = json.loads((output / "_runs" / "multi.json").read_text())
     assert manifest["rows"] == 6
-    assert manifest["counts_by_status"] == {"completed": 3, "reused": 1, "failed": 1, "invalid": 1}
+    assert manifest["counts_by_status"] == {"completed": 4, "failed": 1, "invalid": 1} and manifest["reused"] == 1
     done_keys = {rows[r]["request_key"] for r in expected}
     ledger = {p.name: json.loads(p.read_text()) for p in (output / "_ledger").iterdir()}
     assert {f"{k}.json" for k in done_keys} <= set(ledger)
