@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--input", required=True, help="prompt rows: a path, glob or gs:// s3:// memory:// URI (JSONL or Parquet)")
+    parser.add_argument("--input", required=True, help="prompt rows: a file, glob or folder, local or gs:// s3:// memory:// (JSONL or Parquet)")
     parser.add_argument("--output", required=True, help="output root: media/, results/, _ledger/, _runs/ go below it")
     parser.add_argument("--config", help="job config file (YAML or JSON); default: the mock provider making video")
     parser.add_argument("--input_format", choices=["jsonl", "parquet"], help="override the format taken from the extension")

@@ -101,7 +101,7 @@ class Storage:
         path = self.path(relpath)
         if self.protocol in ("file", "local"):
             return path
-        return f"{self.protocol}://{path.lstrip('/')}" if self.protocol != "memory" else f"memory://{path.lstrip('/')}"
+        return f"{self.protocol}://{path.lstrip('/')}"
 
     def exists(self, relpath: str) -> bool:
         return self.fs.exists(self.path(relpath))
@@ -183,12 +183,21 @@ def open_input(uri: str, mode: str = "rb", storage_options: dict[str, Any] | Non
     return fsspec.open(uri, mode, **(storage_options or {})).open()
 
 
+INPUT_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".parquet", ".pq")
+
+
 def expand_inputs(pattern: str, storage_options: dict[str, Any] | None = None) -> list[str]:
-    """The files matching ``pattern`` (a path, a glob, or a URI with either), as full URIs, sorted."""
+    """The input files ``pattern`` names, as full URIs, sorted: a file, a glob, or a folder
+    (its JSONL and Parquet files), on any filesystem fsspec knows."""
     _prepare(pattern, storage_options)
     fs, path = fsspec.core.url_to_fs(pattern, **(storage_options or {}))
-    matches = sorted(fs.glob(path)) if fs.exists(path) is False or any(c in path for c in "*?[") else [path]
+    if any(c in path for c in "*?["):
+        matches = [m for m in fs.glob(path) if fs.isfile(m)]
+    elif fs.isdir(path):
+        matches = [m for m in fs.find(path) if m.lower().endswith(INPUT_SUFFIXES)]
+    else:
+        matches = [path] if fs.isfile(path) else []
     protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
     if protocol in ("file", "local"):
-        return [m for m in matches if fs.isfile(m)]
-    return [f"{protocol}://{m.lstrip('/')}" for m in matches if fs.isfile(m)]
+        return sorted(matches)
+    return sorted(f"{protocol}://{m.lstrip('/')}" for m in matches)

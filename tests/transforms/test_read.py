@@ -69,3 +69,16 @@ def test_format_comes_from_the_extension_or_the_option():
         assert "--input_format" in str(exc)
     else:
         raise AssertionError("csv was accepted")
+
+
+def test_inputs_are_a_file_a_glob_or_a_folder(tmp_path):
+    from transforms.storage import expand_inputs
+
+    (tmp_path / "a.jsonl").write_text("{}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.parquet").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not input")
+    assert expand_inputs(str(tmp_path / "a.jsonl")) == [str(tmp_path / "a.jsonl")]
+    assert expand_inputs(str(tmp_path / "*.jsonl")) == [str(tmp_path / "a.jsonl")]
+    assert expand_inputs(str(tmp_path)) == [str(tmp_path / "a.jsonl"), str(tmp_path / "sub" / "b.parquet")]
+    assert expand_inputs(str(tmp_path / "missing.jsonl")) == []
