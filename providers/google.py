@@ -75,7 +75,6 @@ Facts relied on ([C] confirmed in SDK source or Google docs, [I] inferred/unveri
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import re
 import threading
@@ -101,7 +100,7 @@ from .errors import (
     UnsupportedRequestError,
     is_transient_status,
 )
-from .http import download, elide_base64, json_object, media_bytes, request_id_from, send
+from .http import decode_output_base64, download, elide_base64, json_object, media_bytes, request_id_from, send
 from .media import parse_size, sniff_content_type
 
 GEMINI_HOST = "https://generativelanguage.googleapis.com"
@@ -510,7 +509,7 @@ class GoogleProvider(JobProvider):
             video = sample.get("video") or {}
             content_type = video.get("mimeType") or video.get("encoding") or "video/mp4"
             if video.get("encodedVideo"):
-                media.append(GeneratedMedia(data=_b64(video["encodedVideo"]), content_type=content_type))
+                media.append(GeneratedMedia(data=decode_output_base64(video["encodedVideo"], provider="Google"), content_type=content_type))
             elif video.get("uri"):
                 # The pipeline downloads URLs without our headers and the file needs the key,
                 # which must never travel in a URL: download here and hand over bytes.
@@ -875,13 +874,6 @@ def _image_mime(output_format: str) -> str:
 # -- responses ----------------------------------------------------------------------------------------------------------
 
 
-def _b64(payload: str) -> bytes:
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise GenerationFailedError("Google returned media that is not valid base64", provider="google") from None
-
-
 def _video_type(served: str | None, declared: str) -> str:
     served_type = (served or "").split(";")[0].strip()
     return served_type if served_type.startswith("video/") else declared
@@ -892,7 +884,7 @@ def _vertex_videos(response: dict[str, Any]) -> list[GeneratedMedia]:
     for video in response.get("videos") or []:
         content_type = video.get("mimeType") or "video/mp4"
         if video.get("bytesBase64Encoded"):
-            media.append(GeneratedMedia(data=_b64(video["bytesBase64Encoded"]), content_type=content_type))
+            media.append(GeneratedMedia(data=decode_output_base64(video["bytesBase64Encoded"], provider="Google"), content_type=content_type))
         elif video.get("gcsUri"):
             media.append(GeneratedMedia(url=str(video["gcsUri"]), content_type=content_type))
     return media
@@ -901,7 +893,7 @@ def _vertex_videos(response: dict[str, Any]) -> list[GeneratedMedia]:
 def _imagen_media(prediction: dict[str, Any]) -> GeneratedMedia:
     content_type = prediction.get("mimeType") or "image/png"
     if prediction.get("bytesBase64Encoded"):
-        return GeneratedMedia(data=_b64(prediction["bytesBase64Encoded"]), content_type=content_type)
+        return GeneratedMedia(data=decode_output_base64(prediction["bytesBase64Encoded"], provider="Google"), content_type=content_type)
     return GeneratedMedia(url=str(prediction["gcsUri"]), content_type=content_type)
 
 
@@ -915,7 +907,7 @@ def _gemini_image_parts(result: dict[str, Any]) -> tuple[list[GeneratedMedia], s
         inline = part.get("inlineData") or part.get("inline_data")
         if inline and inline.get("data"):
             content_type = inline.get("mimeType") or inline.get("mime_type") or "image/png"
-            media.append(GeneratedMedia(data=_b64(inline["data"]), content_type=content_type))
+            media.append(GeneratedMedia(data=decode_output_base64(inline["data"], provider="Google"), content_type=content_type))
         elif part.get("text"):
             texts.append(str(part["text"]))
     return media, " ".join(texts)

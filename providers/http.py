@@ -311,6 +311,16 @@ def _b64decode(payload: str) -> bytes:
         raise InvalidRequestError(f"media {preview!r} is neither an http(s) URL nor valid base64") from None
 
 
+def decode_output_base64(payload: str, *, provider: str, model: str | None = None, what: str = "media") -> bytes:
+    """Strictly decode base64 media a provider returned; garbage is the provider's failure."""
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise GenerationFailedError(
+            f"{provider} returned {what} that is not valid base64", provider=provider, model=model
+        ) from None
+
+
 def data_url(data: bytes, content_type: str) -> str:
     return f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"
 

@@ -69,8 +69,6 @@ Facts relied on ([C] confirmed in Hume's SDK/docs, [I] inferred / third-party / 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from typing import Any
@@ -83,7 +81,7 @@ from schemas.audio import default_output_format
 from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, ProviderContext, ProviderOutput
 from .capabilities import ModelCapabilities
 from .errors import ContentModerationError, GenerationFailedError, InvalidRequestError, MediagenError, UnsupportedRequestError
-from .http import error_text, media_bytes, request_id_from, send
+from .http import decode_output_base64, error_text, media_bytes, request_id_from, send
 from .media import EXTENSIONS
 
 HUME_SAMPLE_RATE = 48000
@@ -302,12 +300,7 @@ def tts_output(ctx: ProviderContext, response: requests.Response, request: TTSRe
             raw_response=payload,
         )
     generation = generations[0]
-    try:
-        data = base64.b64decode(generation["audio"], validate=True)
-    except (binascii.Error, ValueError):
-        raise GenerationFailedError(
-            "hume returned audio that is not valid base64", provider=ctx.provider.name, model=ctx.model, request_id=request_id
-        ) from None
+    data = decode_output_base64(generation["audio"], provider="hume", model=ctx.model, what="audio")
     fmt = request.output_format.format
     encoding = generation.get("encoding") or {}
     duration = generation.get("duration")

@@ -72,8 +72,6 @@ Facts relied on ([C] confirmed in Sarvam's docs or Sarvam's own repositories,
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import wave
 from dataclasses import dataclass
@@ -87,7 +85,7 @@ from schemas.audio import default_output_format
 from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, ProviderContext, ProviderOutput
 from .capabilities import ModelCapabilities
 from .errors import GenerationFailedError, MediagenError, ProviderHTTPError, UnsupportedRequestError
-from .http import default_http_error, request_id_from, send
+from .http import decode_output_base64, default_http_error, request_id_from, send
 
 LANGUAGE_CODES = ("en-IN", "hi-IN", "bn-IN", "ta-IN", "te-IN", "kn-IN", "ml-IN", "mr-IN", "gu-IN", "pa-IN", "od-IN")
 """The ``target_language_code`` values Sarvam's TTS accepts."""
@@ -309,7 +307,7 @@ def tts_output(ctx: ProviderContext, response: requests.Response, request: TTSRe
     """Decode the audio of a ``/text-to-speech`` answer."""
     payload = response.json()
     request_id = payload.get("request_id") or request_id_from(response)
-    clips = [_b64decode(ctx, item) for item in payload.get("audios") or [] if item]
+    clips = [decode_output_base64(item, provider="sarvam", model=ctx.model, what="audio") for item in payload.get("audios") or [] if item]
     if not clips:
         raise GenerationFailedError(
             "sarvam answered without audio", provider=ctx.provider.name, model=ctx.model, request_id=request_id, raw_response=payload
@@ -361,10 +359,3 @@ def _join_wav(clips: list[bytes]) -> bytes:
     return out.getvalue()
 
 
-def _b64decode(ctx: ProviderContext, text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise GenerationFailedError(
-            "sarvam returned audio that is not valid base64", provider=ctx.provider.name, model=ctx.model
-        ) from None

@@ -54,8 +54,6 @@ official samples, [I] inferred, not verified against the live API):
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +71,7 @@ from .errors import (
     ProviderHTTPError,
     UnsupportedRequestError,
 )
-from .http import error_text, form_value, media_bytes, parse_retry_after, request_id_from, send
+from .http import decode_output_base64, error_text, form_value, media_bytes, parse_retry_after, request_id_from, send
 
 GENERATE_PATH = "/v2beta/stable-image/generate/{endpoint}"
 ASPECT_RATIOS = ("16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21")
@@ -331,10 +329,7 @@ def image_output(ctx: ProviderContext, response: requests.Response, requested_fo
 def _decode_image(payload: Any, ctx: ProviderContext) -> bytes:
     if not isinstance(payload, str):
         return b""
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise GenerationFailedError("stability returned an image that is not valid base64", provider=ctx.provider.name, model=ctx.model) from None
+    return decode_output_base64(payload, provider="stability", model=ctx.model, what="an image")
 
 
 def _json_image_type(header: str, requested_format: str) -> str:

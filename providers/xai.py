@@ -51,8 +51,6 @@ chooses image URLs (default) or base64.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any, Mapping
 from urllib.parse import quote
 
@@ -68,7 +66,7 @@ from .errors import (
     ProviderHTTPError,
     UnsupportedRequestError,
 )
-from .http import elide_base64, error_text, media_url_or_data_url, request_id_from, response_body, send
+from .http import decode_output_base64, elide_base64, error_text, media_url_or_data_url, request_id_from, response_body, send
 from .media import sniff_content_type
 
 B64_KEYS = frozenset({"b64_json"})
@@ -345,10 +343,7 @@ def _image_media(item: Mapping[str, Any]) -> GeneratedMedia:
     if payload.startswith("data:"):
         header, _, payload = payload.partition(",")
         mime = mime or header[5:].split(";")[0] or None
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise GenerationFailedError("xai returned an image that is not valid base64") from None
+    data = decode_output_base64(payload, provider="xai", what="an image")
     return GeneratedMedia(data=data, content_type=mime or sniff_content_type(data))
 
 
