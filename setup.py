@@ -43,6 +43,18 @@ setup(
             "build>=1.0",
             "wheel>=0.40",  # bdist_wheel for setuptools < 70.1 (the sdist install test builds without isolation)
         ],
+        # The providers' official SDKs, only as test oracles for what goes on the wire (tests/conformance).
+        "conformance": [
+            "openai>=3.50",
+            "fal-client>=1.0",
+            "elevenlabs>=2.78",
+            "replicate>=1.0",
+            "runwayml>=5.24",
+            "cartesia>=4.2",
+            "google-genai>=2.0",
+            "sarvamai>=0.1.39",
+            "hume>=0.14",
+        ],
     },
     entry_points={"console_scripts": ["mediagen-generate=pipelines.generate:main"]},
 )
