@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import uuid
 from typing import Any, Sequence
 
 from schemas import DEFAULT_JOB, JobConfig, utc_now
+from transforms.ledger import DEFAULT_LEASE_SECONDS
 
 log = logging.getLogger("mediagen")
 
@@ -56,7 +58,43 @@ def build_parser() -> argparse.ArgumentParser:
                         help="wait for the job to finish (default); --no-wait returns once a remote runner accepted it")
     parser.add_argument("--workers", type=int, default=1,
                         help="workers the limits are divided across (Dataflow: max_num_workers); default 1")
+    parser.add_argument("--strict_ids", nargs="?", const=True, default=False, type=_boolean,
+                        help="a row id used twice makes the repeats invalid (default: they are renamed <id>~2, <id>~3...)")
+    parser.add_argument("--resubmit_uncertain", nargs="?", const=True, default=False, type=_boolean,
+                        help="submit again the rows whose earlier submit may have been paid without a recorded job "
+                             "(PossiblyPaidError): pays again on purpose")
+    parser.add_argument("--lease_seconds", type=_positive_float, default=DEFAULT_LEASE_SECONDS,
+                        help="how long a ledger claim of a stopped worker blocks others (default %(default)s)")
     return parser
+
+
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def _boolean(text: str) -> bool:
+    """A flag's value as a Flex Template passes it (``--strict_ids=true``); the bare flag is true."""
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def valid_run_id(value: str) -> str:
+    """``value`` when it is a safe run id (it becomes part of file names), else InputError."""
+    if not RUN_ID.fullmatch(value) or ".." in value:
+        raise InputError(
+            f"--run_id {value!r} is not a valid run id: use 1-128 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit, without '..'"
+        )
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,12 +127,19 @@ def run(args: argparse.Namespace, beam_args: list[str], job: JobConfig) -> dict[
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
     from transforms.progress import Progress
-    from transforms.storage import Storage, expand_inputs
+    from transforms.results import sweep_stale_temporaries
+    from transforms.storage import Storage, expand_inputs, outside_output_roots
 
-    files = expand_inputs(args.input, args.storage_options)
+    run_id = valid_run_id(args.run_id) if args.run_id else f"{utc_now():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    files, left_out = outside_output_roots(expand_inputs(args.input, args.storage_options), args.output, args.storage_options)
+    if left_out:
+        log.warning("--input %r: left out %d file(s) of output roots (e.g. %s); outputs are never read as prompts",
+                    args.input, len(left_out), left_out[0])
     if not files:
-        raise InputError(f"--input {args.input!r} matches no file")
-    run_id = args.run_id or f"{utc_now():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+        raise InputError(f"--input {args.input!r} matches no file" + (" outside output roots" if left_out else ""))
+    output = Storage(args.output, args.storage_options)
+    check_output_writable(output, run_id)
+    sweep_stale_temporaries(output)
     options = PipelineOptions(beam_args)
     standard = options.view_as(StandardOptions)
     if not standard.runner:
@@ -113,19 +158,43 @@ def run(args: argparse.Namespace, beam_args: list[str], job: JobConfig) -> dict[
     result.wait_until_finish()
     if progress is not None:
         progress.close()
+    from transforms.read import duplicate_id_count
+
     manifest = Storage(args.output, args.storage_options).read_json(f"_runs/{run_id}.json")
-    return manifest or {"run_id": run_id, "output": args.output}
+    manifest = manifest or {"run_id": run_id, "output": args.output}
+    manifest["duplicate_row_ids"] = duplicate_id_count(result)
+    return manifest
+
+
+def check_output_writable(output: Any, run_id: str) -> None:
+    """Before any money moves: the output root takes a create-only write, a read and a delete
+    (the ledger's operations). Raises InputError with the one-line reason."""
+    from transforms.storage import ConditionalWriteUnsupported
+
+    probe = f"_ledger/.preflight-{run_id}-{uuid.uuid4().hex[:8]}"
+    try:
+        if not output.create_only(probe, b"mediagen preflight"):
+            raise OSError(f"{probe} already exists")
+        if output.read_bytes(probe) != b"mediagen preflight":
+            raise OSError(f"{probe} read back different bytes")
+        output.delete(probe)
+    except ConditionalWriteUnsupported as exc:
+        raise InputError(f"--output {output.root_uri!r}: {exc}; use a local path, gs:// or s3://") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"--output {output.root_uri!r} is not writable ({type(exc).__name__}: {exc}); nothing was submitted"
+        ) from None
 
 
 def build_graph(pipeline: Any, args: argparse.Namespace, job: JobConfig, files: list[str], run_id: str, progress: Any) -> None:
     """prompt rows -> (valid: group by request key -> Generate) + invalid -> checkpoint -> table."""
     import apache_beam as beam
 
-    from transforms.generate import GenerateDoFn
+    from transforms.generate import GenerateDoFn, LedgerOptions
     from transforms.read import ReadPrompts
     from transforms.results import WriteResults
 
-    rows = pipeline | "ReadPrompts" >> ReadPrompts(files, job, args.input_format, args.storage_options)
+    rows = pipeline | "ReadPrompts" >> ReadPrompts(files, job, args.input_format, args.storage_options, args.strict_ids)
     valid, invalid = rows | "SplitInvalid" >> beam.Partition(lambda row, _: 0 if row.is_valid else 1, 2)
     generated = (
         valid
@@ -133,7 +202,8 @@ def build_graph(pipeline: Any, args: argparse.Namespace, job: JobConfig, files: 
         | "GroupSameRequests" >> beam.GroupByKey()
         | "Generate" >> beam.ParDo(
             GenerateDoFn(job, args.output, run_id, storage_options=args.storage_options,
-                         workers=args.workers, progress=progress)
+                         workers=args.workers, progress=progress,
+                         ledger_options=LedgerOptions(args.lease_seconds, args.resubmit_uncertain))
         )
     )
     invalid_rows = invalid | "InvalidRows" >> beam.Map(_invalid_row, run_id, progress)
@@ -192,6 +262,13 @@ def print_summary(manifest: dict[str, Any]) -> None:
         lines.append(f"  completed by {name}: {count}")
     for name, count in sorted(manifest.get("not_completed_by_error_type", {}).items()):
         lines.append(f"  not completed, {name}: {count}")
+    if manifest.get("duplicate_row_ids"):
+        lines.append(f"  {manifest['duplicate_row_ids']} row(s) repeated an earlier row's id: renamed <id>~2, <id>~3... "
+                     "(--strict_ids makes them invalid); the log names examples")
+    uncertain = manifest.get("not_completed_by_error_type", {}).get("PossiblyPaidError", 0)
+    if uncertain:
+        lines.append(f"  {uncertain} row(s) may already have been paid for without a recorded job and were not "
+                     "sent again; --resubmit_uncertain pays for them again on purpose")
     output = manifest.get("output", "")
     lines += [
         f"  table:    {output}/results/*.parquet",

@@ -1,4 +1,9 @@
-"""Loading a job file (YAML or JSON) with errors that name the file, the field and the value."""
+"""Loading a job file (YAML or JSON) with errors that name the file, the field and the value.
+
+Values under secret-looking names (``apiKey``, ``x-api-key``, ``private_key``, ``token``...)
+are never echoed: an error shows ``***`` for them. An API key written in the file, under
+any spelling of ``api_key``, is refused without showing it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 
 import pydantic
 
+from providers.redaction import KEY_SOURCE_FIELDS, MASK, is_secret_name
 from schemas import JobConfig
 
 
@@ -26,8 +32,10 @@ def load_job(path: str) -> JobConfig:
         raise JobFileError(f"{path}: cannot read the job file: {exc}") from None
     try:
         data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise JobFileError(f"{path}: not valid {'JSON' if path.endswith('.json') else 'YAML'}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise JobFileError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except yaml.YAMLError as exc:
+        raise JobFileError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     return parse_job(data, path)
 
 
@@ -46,12 +54,24 @@ def parse_job(data: Any, source: str = "<job>") -> JobConfig:
         raise JobFileError(f"{source}: {describe(exc)}") from None
 
 
+def _yaml_problem(exc: Exception) -> str:
+    """What is wrong and where, without the snippet of the file PyYAML quotes (it may hold a key)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(problem)
+
+
+def is_api_key_name(name: Any) -> bool:
+    """``api_key`` in any spelling: ``apiKey``, ``API-KEY``, ``api key``..."""
+    return isinstance(name, str) and "".join(ch for ch in name.lower() if ch.isalnum()) == "apikey"
+
+
 def _api_key_locations(value: Any, where: str) -> list[str]:
     found = []
     if isinstance(value, dict):
         for key, item in value.items():
             location = f"{where}.{key}" if where else str(key)
-            if key == "api_key":
+            if is_api_key_name(key):
                 found.append(location)
             found.extend(_api_key_locations(item, location))
     elif isinstance(value, list):
@@ -61,11 +81,14 @@ def _api_key_locations(value: Any, where: str) -> list[str]:
 
 
 def describe(exc: pydantic.ValidationError) -> str:
-    """Each problem as 'field.path: message (got value)'."""
+    """Each problem as 'field.path: message (got value)'; values under secret-looking names masked."""
     parts = []
     for problem in exc.errors(include_url=False):
         location = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in problem["loc"]).lstrip(".")
         value = problem.get("input")
-        shown = "" if isinstance(value, (dict, list)) or problem["type"] == "missing" else f" (got {value!r})"
+        secret = any(is_secret_name(p) and p not in KEY_SOURCE_FIELDS for p in problem["loc"])
+        if secret:
+            value = MASK
+        shown = "" if isinstance(value, (dict, list)) or problem["type"] == "missing" else f" (got {value if secret else repr(value)})"
         parts.append(f"{location or 'job'}: {problem['msg']}{shown}")
     return "; ".join(parts)

@@ -33,6 +33,7 @@ _EXPORTS = {
     "JobProvider": "providers.base",
     "RetryPolicy": "providers.orchestrator",
     "ModelCapabilities": "providers.capabilities",
+    "Lifecycle": "providers.capabilities",
     "request_key": "providers.keys",
 }
 

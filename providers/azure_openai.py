@@ -19,15 +19,21 @@ A missing endpoint or api-version raises :class:`ProviderConfigError` before any
 it fails this config and the fallback chain goes on.
 
 Facts this module relies on ([C] confirmed, [I] inferred, unverified):
-- Auth header ``api-key: <key>`` (Entra tokens use ``Authorization: Bearer``, not
-  supported here) [C SDK lib/azure.py].
+- Auth: images (deployment routes) send ``api-key: <key>``, as ``openai.AzureOpenAI``
+  does [C SDK lib/azure.py]. Videos (v1 routes) send ``Authorization: Bearer <key>``, as
+  ``openai.OpenAI(base_url="{endpoint}/openai/v1/", api_key=key)`` does, the client form
+  Microsoft Learn shows for the v1 API and Sora 2 [C SDK; doc page]. We use that form, not
+  ``AzureOpenAI(api_version=...)`` (which would call ``{endpoint}/openai/videos?api-version=``
+  with ``api-key``), because Sora 2 is documented only on the v1 API, which needs no dated
+  api-version. Entra tokens (also ``Authorization: Bearer``) are not supported here.
 - Images: ``POST {endpoint}/openai/deployments/{deployment}/images/generations
   ?api-version=...`` (and ``/images/edits``) with OpenAI's body, OpenAI-shaped answer
   [C SDK routing + Microsoft Learn]; ``2025-04-01-preview`` is a working api-version for
   gpt-image models [I public client code].
 - Sora 2 uses the Azure OpenAI v1 API with OpenAI's schema [C Microsoft Learn]:
   ``{endpoint}/openai/v1/videos``, ``/openai/v1/videos/{id}``,
-  ``/openai/v1/videos/{id}/content``; the v1 API needs no dated api-version [C Microsoft
+  ``/openai/v1/videos/{id}/content``, ``/openai/v1/videos/{id}/remix`` (remix: see
+  :mod:`providers.openai`); the v1 API needs no dated api-version [C Microsoft
   Learn], some public clients still send ``api-version=preview`` [C public code]. The
   request's ``model`` is the deployment name [I]. Sora 2 Pro is announced as "coming
   later" on Azure [C Microsoft Learn]; dall-e-2 is not offered on Azure [I].
@@ -46,6 +52,8 @@ from urllib.parse import quote, urlencode
 import requests
 
 from .base import AnyConfig, AnyRequest, ProviderContext
+from .capabilities import Lifecycle
+from .check import KeyCheck
 from .errors import ContentModerationError, MediagenError, ProviderConfigError, UnsupportedRequestError
 from .http import error_text
 from .openai import MODERATION_CODES, OpenAIProvider, image_family, openai_error, video_path
@@ -58,10 +66,20 @@ class AzureOpenAIProvider(OpenAIProvider):
     """Sora 2 videos and GPT-image / DALL-E 3 images on an Azure OpenAI resource."""
 
     name = "azure-openai"
+    key_check = KeyCheck(  # configs name deployments, which this list does not show: no model judgement
+        path="/openai/v1/models", root="endpoint", headers="auth_headers",
+        source="https://learn.microsoft.com/en-us/rest/api/microsoft-foundry/azureopenai/models",
+    )
     default_base_url = ""
     api_key_env = "AZURE_OPENAI_API_KEY"
     moderation_codes = MODERATION_CODES | {"content_filter"}
-    models = {name: caps for name, caps in OpenAIProvider.models.items() if not name.startswith("dall-e-2")}
+    # OpenAI's shutdown dates (from its SDK) are about api.openai.com; Azure retires
+    # deployments on its own schedule, for which we hold no source yet: entries stay active.
+    models = {
+        name: caps.model_copy(update={"lifecycle": Lifecycle()})
+        for name, caps in OpenAIProvider.models.items()
+        if not name.startswith("dall-e-2")
+    }
 
     def check_request(self, modality: Any, request: AnyRequest, config: AnyConfig) -> None:
         if modality == "image" and image_family(config.model) == "dall-e-2":
@@ -70,6 +88,10 @@ class AzureOpenAIProvider(OpenAIProvider):
 
     def auth_headers(self, ctx: ProviderContext) -> dict[str, str]:
         return {"api-key": ctx.require_api_key()}
+
+    def video_headers(self, ctx: ProviderContext) -> dict[str, str]:
+        # The v1 routes are called the way openai.OpenAI(base_url=".../openai/v1/") calls them.
+        return {"Authorization": f"Bearer {ctx.require_api_key()}"}
 
     def endpoint(self, ctx: ProviderContext) -> str:
         """The resource endpoint, without a trailing slash or ``/openai[/v1]``."""
@@ -88,6 +110,10 @@ class AzureOpenAIProvider(OpenAIProvider):
             if endpoint.endswith(suffix):
                 endpoint = endpoint[: -len(suffix)]
         return endpoint
+
+    def credential_origins(self, ctx: ProviderContext) -> list[str]:
+        """The key goes to the resource endpoint (see providers.http.may_carry_credentials)."""
+        return [self.endpoint(ctx)]
 
     def deployment(self, ctx: ProviderContext) -> str:
         return str(ctx.config.provider_config.get("deployment") or ctx.model)

@@ -32,6 +32,8 @@ from schemas import (
     VideoGenerationResponse,
 )
 
+from schemas.base import normalise_api_key
+
 from .capabilities import PERMISSIVE, ModelCapabilities, check_request
 from .errors import MediagenError, ProviderAuthError
 
@@ -152,6 +154,9 @@ class ProviderContext:
     """The job this attempt submitted, once it has one (for metadata and error reports)."""
     provider_request_id: str | None = None
     """The provider's id for the finished request, once known."""
+    idempotency_key: str | None = None
+    """Set only while submitting: providers with an ``idempotency_header`` send it, so a
+    submit retried after a lost answer finds the first job instead of paying again."""
 
     @property
     def model(self) -> str:
@@ -194,6 +199,8 @@ class JobProvider:
     models: ClassVar[dict[str, ModelCapabilities]] = {}
     """Documented models. A key ending in ``*`` describes a family by prefix."""
     pool_size: ClassVar[int] = 64
+    idempotency_header: ClassVar[str | None] = None
+    """The request header the provider dedupes submits on, if it has one."""
 
     def __init__(self) -> None:
         self._session: requests.Session | None = None
@@ -213,7 +220,7 @@ class JobProvider:
 
     def check_request(self, modality: Modality, request: AnyRequest, config: AnyConfig) -> None:
         """Raise ``UnsupportedRequestError`` when this config cannot serve the request."""
-        check_request(self.capabilities(config.model), modality, request)
+        check_request(self.capabilities(config.model), modality, request, provider=self.name, model=config.model)
 
     # -- the job protocol ---------------------------------------------------------
 
@@ -225,6 +232,11 @@ class JobProvider:
 
     def fetch(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
         raise NotImplementedError(f"{self.name} has no asynchronous jobs")
+
+    def cancel(self, ctx: ProviderContext, job: JobHandle) -> bool:
+        """Ask the provider to stop ``job``; True when it accepted. Providers without a
+        cancel call keep this default (False: the job runs on)."""
+        return False
 
     def translate_error(
         self, ctx: ProviderContext, response: requests.Response, body: Any
@@ -252,8 +264,9 @@ class JobProvider:
         """The key to use and where it came from (for error messages, never the key)."""
         if config.api_key:
             return config.api_key, "config.api_key"
-        if self.api_key_env and os.environ.get(self.api_key_env):
-            return os.environ[self.api_key_env], f"the {self.api_key_env} environment variable"
+        if self.api_key_env and os.environ.get(self.api_key_env, "").strip():
+            source = f"the {self.api_key_env} environment variable"
+            return normalise_api_key(os.environ[self.api_key_env], source), source
         return None, "config.api_key"
 
     def context(self, config: AnyConfig, modality: Modality, *, try_number: int = 1) -> ProviderContext:

@@ -2,13 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime
+import logging
+import threading
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import Modality
 
 from .errors import UnsupportedRequestError
+
+log = logging.getLogger(__name__)
+
+
+class Lifecycle(BaseModel):
+    """Where a model stands in its provider's lifecycle, and who said so.
+
+    ``retired`` models are refused before any call (a ``skipped`` attempt, so the chain
+    falls through); ``deprecated`` ones still run but warn once per process.
+    ``date`` is the retirement date (past) or the announced shutdown date (future).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: Literal["active", "deprecated", "retired"] = "active"
+    date: datetime.date | None = None
+    replacement: str | None = None
+    source: str = Field(default="", description="Where the status comes from (SDK docstring, deprecation page URL...)")
+
+    def describe(self) -> str:
+        """The README table cell: ``active``, ``deprecated, shuts down 2027-01-15 → x``, ``retired 2026-09-24``."""
+        if self.status == "active":
+            return "active"
+        when = "" if self.date is None else (
+            f", shuts down {self.date}" if self.status == "deprecated" else f" {self.date}"
+        )
+        arrow = f" → {self.replacement}" if self.replacement else ""
+        return f"{self.status}{when}{arrow}"
+
+
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+def _check_lifecycle(lifecycle: Lifecycle, provider: str, model: str) -> None:
+    name = model or "model"
+    use = f"; use {lifecycle.replacement}" if lifecycle.replacement else ""
+    if lifecycle.status == "retired":
+        when = f" on {lifecycle.date}" if lifecycle.date else ""
+        per = f" per {lifecycle.source}" if lifecycle.source else ""
+        raise UnsupportedRequestError(f"{name} was retired{when}{per}{use}")
+    if lifecycle.status == "deprecated":
+        with _warned_lock:
+            if (provider, model) in _warned:
+                return
+            _warned.add((provider, model))
+        when = f" and shuts down on {lifecycle.date}" if lifecycle.date else ""
+        log.warning("%s model %s is deprecated%s%s (%s)", provider or "provider", name, when, use,
+                    lifecycle.source or "no source")
 
 
 class ModelCapabilities(BaseModel):
@@ -30,6 +82,7 @@ class ModelCapabilities(BaseModel):
     sizes: tuple[str, ...] | None = None
     audio_formats: tuple[str, ...] | None = None
     requires_language_code: bool = False
+    lifecycle: Lifecycle = Lifecycle()
     notes: str = ""
 
     def describe(self) -> dict[str, str]:
@@ -52,11 +105,19 @@ class ModelCapabilities(BaseModel):
             "input_images": fmt(self.image_roles) if visual else "-",
             "audio": {True: "yes", False: "no", None: "-"}[self.generates_audio],
             "audio_formats": fmt(self.audio_formats) if self.audio_formats is not None else "-",
+            "lifecycle": self.lifecycle.describe(),
         }
 
 
-def check_request(caps: ModelCapabilities, modality: Modality, request: Any) -> None:
-    """Raise :class:`UnsupportedRequestError` when ``caps`` rule the request out."""
+def check_request(
+    caps: ModelCapabilities, modality: Modality, request: Any, *, provider: str = "", model: str = ""
+) -> None:
+    """Raise :class:`UnsupportedRequestError` when ``caps`` rule the request out.
+
+    A retired model is refused whatever the request; a deprecated one logs a WARNING
+    once per process per ``(provider, model)``.
+    """
+    _check_lifecycle(caps.lifecycle, provider, model)
     if modality not in caps.modalities:
         raise UnsupportedRequestError(f"model does not do {modality} (it does {', '.join(sorted(caps.modalities))})")
     problems = [p for p in _problems(caps, modality, request) if p]
@@ -93,6 +154,8 @@ def _problems(caps: ModelCapabilities, modality: Modality, request: Any) -> list
 def _check_duration(caps: ModelCapabilities, duration: int | None) -> str | None:
     if duration is None:
         return None
+    if caps.durations == ():
+        return f"duration_seconds={duration} not supported (this model takes no duration_seconds)"
     if caps.durations is not None and duration not in caps.durations:
         return f"duration_seconds={duration} not supported (allowed: {', '.join(map(str, caps.durations))})"
     if caps.max_duration is not None and duration > caps.max_duration:
@@ -105,6 +168,8 @@ def _check_duration(caps: ModelCapabilities, duration: int | None) -> str | None
 def _check_choice(field: str, value: str | None, allowed: tuple[str, ...] | None) -> str | None:
     if value is None or allowed is None or value in allowed:
         return None
+    if not allowed:
+        return f"{field}={value!r} not supported (this model takes no {field})"
     return f"{field}={value!r} not supported (allowed: {', '.join(allowed)})"
 
 

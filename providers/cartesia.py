@@ -4,16 +4,21 @@ Both endpoints are synchronous: ``submit`` sends the request and returns the aud
 bytes as a :class:`ProviderOutput` straight away (there is nothing to poll).
 
 Facts this module relies on ([C] confirmed in docs.cartesia.ai / the official SDK,
-[I] inferred and not verified):
+[I] inferred and not verified). The oracle is the official ``cartesia`` SDK 4.2.0
+(``resources/tts.py``, ``resources/voice_changer.py``, ``types/``), driven against the
+emulator in ``tests/conformance/test_cartesia.py``:
 
 - [C] Base ``https://api.cartesia.ai``; headers ``Authorization: Bearer <key>`` and a
-  required ``Cartesia-Version`` date. [C] ``2026-03-01`` is the version the current API
-  reference documents (older: ``2024-06-10``, ``2024-11-13``, ``2025-04-16``);
+  required ``Cartesia-Version`` date. [C SDK] ``2026-08-14`` is the version the current
+  SDK sends (older: ``2024-06-10``, ``2024-11-13``, ``2025-04-16``, ``2026-03-01``);
   ``config.api_version`` overrides the default.
-- [C] TTS ``POST /tts/bytes`` JSON ``{model_id, transcript, voice: {mode: "id", id},
-  output_format, language, generation_config{speed, volume, emotion}}``; the answer is
-  the audio itself. [C] ``generation_config`` applies to the sonic-3 family; [I] older
-  models ignore it.
+- [C SDK] TTS ``POST /tts/bytes`` JSON ``{model_id, transcript, voice, output_format,
+  language, generation_config{speed, volume, emotion}}``; the answer is the audio
+  itself. From ``2026-08-14`` ``voice`` is an id string or ``{id}``; before it the
+  documented form was ``{mode: "id", id}`` (docs.cartesia.ai/build-with-cartesia/
+  tts-models/voice-ids), so that form is kept for a config pinned to an older version
+  rather than assuming the older versions take the new one. [C] ``generation_config``
+  applies to the sonic-3 family; [I] older models ignore it.
 - [C] ``output_format``: ``{container: raw|wav, encoding: pcm_s16le|pcm_f32le|pcm_mulaw|
   pcm_alaw, sample_rate}`` or ``{container: mp3, bit_rate, sample_rate}``; sample rates
   8000, 16000, 22050, 24000, 44100, 48000. [C SDK] mp3 ``bit_rate`` 32000, 64000, 96000,
@@ -26,7 +31,9 @@ Facts this module relies on ([C] confirmed in docs.cartesia.ai / the official SD
   ``sonic-3-2026-01-12`` and the ``sonic-3-latest`` alias), ``sonic-2`` and
   ``sonic-turbo`` snapshots (fewer languages since 2026-06-01). ``sonic``,
   ``sonic-english``, ``sonic-multilingual``, ``sonic-2-2025-03-07`` and
-  ``sonic-turbo-2025-03-07`` were sunset on 2026-06-01 (error_code ``model_sunsetted``).
+  ``sonic-turbo-2025-03-07`` were sunset on 2026-06-01 (error_code ``model_sunsetted``;
+  docs.cartesia.ai/build-with-cartesia/tts-models/api-changes): their catalog entries
+  carry ``Lifecycle(status="retired")``, so a request for one is skipped before any call.
 - [C] Errors: from version 2026-03-01 JSON ``{error_code, title, message, request_id,
   doc_url}``; older versions plain text ``Title: Message``. 429 ``concurrency_limited``
   when over the plan's concurrency (retry with backoff).
@@ -43,6 +50,7 @@ provider's voice id). ``voice_settings`` keys other than ``speed``, ``volume`` a
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import requests
@@ -50,14 +58,17 @@ import requests
 from schemas import AudioOutputFormat, JobHandle, Modality, STSRequest, TTSRequest
 
 from .base import AnyConfig, AnyRequest, JobProvider, ProviderContext, ProviderOutput
-from .capabilities import ModelCapabilities
+from .capabilities import Lifecycle, ModelCapabilities
+from .check import KeyCheck
 from .errors import ContentModerationError, MediagenError, ProviderHTTPError, UnsupportedRequestError
 from .http import default_http_error, form_value, media_bytes, send
 from .media import EXTENSIONS
 from .speech import audio_output, known_settings, language_for, require_voice
 
 DISPLAY_NAME = "Cartesia"
-DEFAULT_API_VERSION = "2026-03-01"
+DEFAULT_API_VERSION = "2026-08-14"
+ID_ONLY_VOICE_SINCE = "2026-08-14"
+"""The first API version whose ``voice`` is ``{id}`` (earlier: ``{mode: "id", id}``)."""
 VOICE_CHANGER_MODEL = "voice-changer"
 
 AUDIO_FORMATS = ("mp3", "wav", "pcm")
@@ -74,6 +85,12 @@ SUNSET_MODELS = frozenset(
 CONCURRENCY_CODES = frozenset({"concurrency_limited", "rate_limited", "too_many_requests"})
 QUOTA_CODES = frozenset({"insufficient_credits", "credits_exhausted", "quota_exceeded", "payment_required"})
 MODERATION_CODES = frozenset({"content_policy_violation", "content_moderated", "unsafe_content"})
+SUNSET = Lifecycle(
+    status="retired",
+    date=date(2026, 6, 1),
+    replacement="sonic-3.5",
+    source="https://docs.cartesia.ai/build-with-cartesia/tts-models/api-changes",
+)
 
 _FORMAT_NOTES = "output: mp3 (32-192 kbps), wav/pcm s16le; 8-48 kHz; no flac/opus"
 
@@ -107,10 +124,21 @@ def output_format_for(fmt: AudioOutputFormat) -> dict[str, Any]:
     return {"container": container, "encoding": "pcm_s16le", "sample_rate": rate}
 
 
+def voice_specifier(api_version: str, voice: str) -> dict[str, str]:
+    """The TTS ``voice`` object in the shape ``api_version`` documents (ISO dates compare as strings)."""
+    if api_version >= ID_ONLY_VOICE_SINCE:
+        return {"id": voice}
+    return {"mode": "id", "id": voice}
+
+
 class CartesiaProvider(JobProvider):
     """Cartesia Sonic text-to-speech and voice changer over REST (synchronous)."""
 
     name = "cartesia"
+    key_check = KeyCheck(
+        path="/voices", headers="_headers", params={"limit": "1"},
+        source="https://docs.cartesia.ai/api-reference/voices/list",
+    )
     default_base_url = "https://api.cartesia.ai"
     api_key_env = "CARTESIA_API_KEY"
     modalities = frozenset({"tts", "sts"})
@@ -119,6 +147,11 @@ class CartesiaProvider(JobProvider):
         "sonic-3*": _tts_model("42 languages; generation_config speed/volume/emotion; dated snapshots and -latest"),
         "sonic-2*": _tts_model("dated snapshots; 8 languages since 2026-06-01"),
         "sonic-turbo*": _tts_model("dated snapshots; 9 languages since 2026-06-01"),
+        "sonic-latest": _tts_model("alias of the newest model (in the SDK's model enum); may change without notice"),
+        **{
+            name: _tts_model("sunset").model_copy(update={"lifecycle": SUNSET})
+            for name in sorted(SUNSET_MODELS)
+        },
         VOICE_CHANGER_MODEL: ModelCapabilities(
             modalities=frozenset({"sts"}),
             audio_formats=AUDIO_FORMATS,
@@ -130,10 +163,6 @@ class CartesiaProvider(JobProvider):
 
     def check_request(self, modality: Modality, request: AnyRequest, config: AnyConfig) -> None:
         super().check_request(modality, request, config)
-        if config.model in SUNSET_MODELS:
-            raise UnsupportedRequestError(
-                f"Cartesia model {config.model!r} was sunset on 2026-06-01; use sonic-3.5 or sonic-3"
-            )
         output_format_for(request.output_format)  # type: ignore[union-attr]
         require_voice(DISPLAY_NAME, request, config)
 
@@ -151,7 +180,7 @@ class CartesiaProvider(JobProvider):
         body: dict[str, Any] = {
             "model_id": ctx.model,
             "transcript": request.text,
-            "voice": {"mode": "id", "id": voice},
+            "voice": voice_specifier(self._version(ctx), voice),
             "output_format": output_format_for(request.output_format),
         }
         language = language_for(request.language_code)
@@ -185,8 +214,11 @@ class CartesiaProvider(JobProvider):
     def _headers(self, ctx: ProviderContext) -> dict[str, str]:
         return {
             "Authorization": f"Bearer {ctx.require_api_key()}",
-            "Cartesia-Version": ctx.config.api_version or DEFAULT_API_VERSION,
+            "Cartesia-Version": self._version(ctx),
         }
+
+    def _version(self, ctx: ProviderContext) -> str:
+        return ctx.config.api_version or DEFAULT_API_VERSION
 
     def _output(
         self, ctx: ProviderContext, response: requests.Response, fmt: AudioOutputFormat, voice: str

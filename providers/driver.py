@@ -23,13 +23,20 @@ from typing import Any, Callable, Generator, Literal
 from schemas import JobHandle, Modality
 
 from .base import AnyConfig, AnyRequest, Deadline, JobProvider, JobStatus, ProgressCallback, ProviderContext, ProviderOutput
-from .errors import GenerationFailedError, GenerationTimeoutError, MediagenError
+from .claims import SUBMIT, Claim, JobLedger
+from .errors import (
+    GenerationFailedError,
+    GenerationTimeoutError,
+    MediagenError,
+    PossiblyPaidError,
+    ProviderConnectionError,
+)
 from .responses import build_response, completed_update, failed_update, status_update
 
 log = logging.getLogger(__name__)
 
 
-CallKind = Literal["submit", "poll", "fetch", "other"]
+CallKind = Literal["submit", "poll", "fetch", "ledger", "other"]
 
 
 @dataclass
@@ -44,13 +51,6 @@ class Call:
     kind: CallKind = "other"
     provider: str | None = None
     model: str | None = None
-
-
-@dataclass
-class Submitted:
-    """A job was accepted by the provider: a driver may record its handle (the ledger)."""
-
-    job: JobHandle
 
 
 @dataclass
@@ -79,49 +79,209 @@ Steps = Generator[Any, Any, Any]
 
 
 def job_steps(
-    provider: JobProvider, ctx: ProviderContext, request: AnyRequest, request_id: str, resume: JobHandle | None = None
+    provider: JobProvider,
+    ctx: ProviderContext,
+    request: AnyRequest,
+    request_id: str,
+    resume: JobHandle | None = None,
+    ledger: JobLedger | None = None,
+    key: str | None = None,
 ) -> Steps:
-    """Submit a job and follow it to its output; with ``resume``, follow that job instead of paying again."""
+    """Submit a job and follow it to its output, never paying twice for it.
+
+    With ``resume``, follow that job (already paid for) instead of submitting. With a
+    ``ledger``, ``key`` is claimed, submitted and recorded in one blocking call (after
+    the provider's limits let it through, so a claim never waits in a queue), and a job
+    some other worker paid for is followed instead (see ``providers.claims``).
+    """
     if resume is not None:
-        ctx.job = resume
-        return (yield from follow_job(provider, ctx, resume, request_id))
-    submitted = yield _call(ctx, "submit", partial(_submit, provider, ctx, request))
+        return (yield from _follow(provider, ctx, resume, request_id, ledger, key))
+    while True:
+        submitted = yield _call(ctx, "submit", partial(_claim_and_submit, provider, ctx, request, request_id, ledger, key))
+        if isinstance(submitted, Claim) and submitted.action == "wait":
+            yield Sleep(submitted.wait_seconds)
+            continue
+        break
+    if isinstance(submitted, Claim):  # another worker paid for it: follow that job
+        return (yield from _follow(provider, ctx, submitted.job, request_id, ledger, key))  # type: ignore[arg-type]
     if isinstance(submitted, ProviderOutput):
         return submitted
-    ctx.job = submitted
-    yield Submitted(submitted)
-    return (yield from follow_job(provider, ctx, submitted, request_id))
+    return (yield from follow_job(provider, ctx, submitted, request_id, ledger, key))
 
 
-def _submit(provider: JobProvider, ctx: ProviderContext, request: AnyRequest) -> JobHandle | ProviderOutput:
+def _follow(
+    provider: JobProvider, ctx: ProviderContext, job: JobHandle, request_id: str, ledger: JobLedger | None, key: str | None
+) -> Steps:
+    ctx.job = job
+    ctx.deadline = Deadline(ctx.config.timeout)
+    return (yield from follow_job(provider, ctx, job, request_id, ledger, key))
+
+
+def claim_steps(ledger: JobLedger, key: str, holder: str, idempotent: bool) -> Steps:
+    """Ask the ledger until it says submit or follow (it raises when neither is safe),
+    waiting while another worker's live claim holds the key."""
+    while True:
+        claim: Claim = yield Call(partial(ledger.claim, key, holder, idempotent), kind="ledger")
+        if claim.action != "wait":
+            return claim
+        yield Sleep(claim.wait_seconds)
+
+
+def _claim_and_submit(
+    provider: JobProvider,
+    ctx: ProviderContext,
+    request: AnyRequest,
+    holder: str,
+    ledger: JobLedger | None,
+    key: str | None,
+) -> JobHandle | ProviderOutput | Claim:
+    """Claim ``key``, submit, record the job: one blocking call, so the job id is written
+    the moment the provider's answer arrives. Returns the ledger's claim instead when it
+    says wait or follow; raises the submit's error (after telling the ledger)."""
+    if ledger is None or key is None:
+        claim = SUBMIT
+        if provider.idempotency_header is not None:
+            # Without a ledger, retries of this attempt's submit still share one idempotency key.
+            claim = Claim("submit", idempotency_key=f"mediagen-{holder}-{ctx.config.provider}-{ctx.model}")
+    else:
+        claim = ledger.claim(key, holder, provider.idempotency_header is not None)
+        if claim.action != "submit":
+            return claim
+    try:
+        submitted = _submit(provider, ctx, request, claim.idempotency_key)
+    except MediagenError as exc:
+        raise _submit_failed(ctx, exc, claim, ledger, key, holder) from None
+    if isinstance(submitted, JobHandle):
+        ctx.job = submitted
+        if ledger is not None and key is not None:
+            try:
+                ledger.record_job(key, holder, submitted)
+            except MediagenError:
+                # The job is paid for: follow it all the same. The ledger has stopped new submits.
+                log.warning("job %s of %s/%s could not be recorded in the ledger; following it anyway",
+                            submitted.job_id, submitted.provider, submitted.model)
+    return submitted
+
+
+def _submit(
+    provider: JobProvider, ctx: ProviderContext, request: AnyRequest, idempotency_key: str | None
+) -> JobHandle | ProviderOutput:
     # The attempt's clock starts now: time queued behind our own submit limits is not the provider's.
     ctx.deadline = Deadline(ctx.config.timeout)
-    return provider.submit(ctx, request)
+    ctx.idempotency_key = idempotency_key
+    try:
+        return provider.submit(ctx, request)
+    finally:
+        ctx.idempotency_key = None
+
+
+def may_have_been_accepted(error: MediagenError) -> bool:
+    """Whether a failed submit may still have reached the provider and been accepted:
+    its answer was lost (read timeout, connection dropped after sending). A refusal the
+    provider sent back (an HTTP error status) or a connection never made is not."""
+    if not isinstance(error, (GenerationTimeoutError, ProviderConnectionError)):
+        return False
+    return bool(getattr(error, "request_sent", True))
+
+
+def _submit_failed(
+    ctx: ProviderContext, error: MediagenError, claim: Claim, ledger: JobLedger | None, key: str | None, holder: str
+) -> MediagenError:
+    """The error to raise for a failed submit, after telling the ledger what it means."""
+    if not may_have_been_accepted(error):
+        if ledger is not None and key is not None:
+            ledger.release(key, holder, "rejected")
+        return error
+    if ctx.provider.idempotency_header is not None and claim.idempotency_key is not None:
+        return error  # retrying with the same idempotency key finds the job instead of paying again
+    if ledger is not None and key is not None:
+        ledger.release(key, holder, "uncertain")
+    return PossiblyPaidError(
+        f"the submit's answer was lost ({error.message}); the provider may have accepted and billed it, "
+        "so it is not sent again (rerun with --resubmit_uncertain to pay again on purpose)",
+        provider=ctx.provider.name, model=ctx.model,
+    )
 
 
 def _call(ctx: ProviderContext, kind: CallKind, fn: Callable[[], Any]) -> Call:
     return Call(fn, kind=kind, provider=ctx.config.provider, model=ctx.model)
 
 
-def follow_job(provider: JobProvider, ctx: ProviderContext, job: JobHandle, request_id: str) -> Steps:
-    """Poll ``job`` until it completes (then fetch) or fails, within deadline and poll budget."""
+CANCEL_SECONDS = 30.0
+"""Time allowed for cancelling a job that ran past its deadline."""
+
+
+def follow_job(
+    provider: JobProvider,
+    ctx: ProviderContext,
+    job: JobHandle,
+    request_id: str,
+    ledger: JobLedger | None = None,
+    key: str | None = None,
+) -> Steps:
+    """Poll ``job`` until it completes (then fetch) or fails, within deadline and poll budget.
+
+    The job is paid for, so nothing here submits again: transient poll and fetch errors
+    retry the same job (and leave it resumable), a job past its deadline is cancelled
+    where the provider can cancel (otherwise left in the ledger for a rerun to pick up).
+    """
     wait = 0.0
     while True:
         if wait > 0:
             yield Sleep(min(wait, max(ctx.deadline.remaining(), 0.0)))
         if ctx.deadline.expired() or job.polls >= ctx.config.max_poll_attempts:
-            raise _job_timeout(ctx, job)
-        status: JobStatus = yield from _job_call(ctx, "poll", partial(provider.poll, ctx, job))
-        job = job.polled()
-        ctx.job = job
-        if status.state == "completed":
-            return (yield from _job_call(ctx, "fetch", partial(provider.fetch, ctx, job)))
+            raise (yield from _give_up_on(provider, ctx, job, ledger, key, request_id)) from None
+        try:
+            status: JobStatus = yield from _job_call(ctx, "poll", partial(provider.poll, ctx, job))
+            job = job.polled()
+            ctx.job = job
+            if status.state == "completed":
+                return (yield from _job_call(ctx, "fetch", partial(provider.fetch, ctx, job)))
+        except MediagenError as exc:
+            raise (yield from _job_call_failed(exc, job, ledger, key, request_id)) from None
         if status.state == "failed":
             failure = status.failure or GenerationFailedError("job failed without a reason")
             _annotate(failure, ctx, job)
+            if ledger is not None and key is not None:
+                yield Call(partial(ledger.release, key, request_id, "failed"), kind="ledger")
             raise failure
         yield Emit(status_update(ctx.modality, request_id, status))
         wait = status.poll_after if status.poll_after is not None else float(ctx.config.poll_interval)
+
+
+GONE_STATUSES = frozenset({404, 410})
+"""A poll or fetch answered with these: the provider no longer knows the job."""
+
+
+def _job_call_failed(
+    error: MediagenError, job: JobHandle, ledger: JobLedger | None, key: str | None, holder: str
+) -> Steps:
+    """A poll or fetch failed for good: a job the provider no longer knows frees its key;
+    any other failure leaves the job resumable by the next try (``unfinished_job``)."""
+    if getattr(error, "status_code", None) in GONE_STATUSES:
+        if ledger is not None and key is not None:
+            yield Call(partial(ledger.release, key, holder, "gone"), kind="ledger")
+        return error
+    error.unfinished_job = job  # type: ignore[attr-defined]
+    return error
+
+
+def _give_up_on(
+    provider: JobProvider, ctx: ProviderContext, job: JobHandle, ledger: JobLedger | None, key: str | None, holder: str
+) -> Steps:
+    """The timeout error for a job past its deadline, after cancelling it where possible."""
+    error = _job_timeout(ctx, job)
+    ctx.deadline = Deadline(CANCEL_SECONDS)
+    try:
+        cancelled = yield _call(ctx, "other", partial(provider.cancel, ctx, job))
+    except MediagenError as exc:
+        log.warning("cancelling job %s of %s/%s failed: %s", job.job_id, ctx.provider.name, ctx.model, exc.message)
+        cancelled = False
+    error.message += "; cancelled" if cancelled else "; left running (no cancel call), a rerun picks up its result"
+    if ledger is not None and key is not None:
+        finish = partial(ledger.release, key, holder, "cancelled") if cancelled else partial(ledger.abandon, key, holder)
+        yield Call(finish, kind="ledger")
+    return error
 
 
 JOB_CALL_RETRIES = 5
@@ -149,8 +309,10 @@ def _job_timeout(ctx: ProviderContext, job: JobHandle) -> GenerationTimeoutError
         reason = f"still running after max_poll_attempts={ctx.config.max_poll_attempts} polls"
     else:
         reason = f"still running after timeout={ctx.config.timeout}s"
+    # Not retryable: another try on this config would pay for a second job.
     return GenerationTimeoutError(
-        f"job {job.job_id} {reason}", provider=ctx.provider.name, model=ctx.model, request_id=job.request_id or job.job_id
+        f"job {job.job_id} {reason}", provider=ctx.provider.name, model=ctx.model,
+        request_id=job.request_id or job.job_id, retryable=False,
     )
 
 
@@ -161,10 +323,16 @@ def _annotate(error: MediagenError, ctx: ProviderContext, job: JobHandle) -> Non
 
 
 def provider_attempt_steps(
-    provider: JobProvider, ctx: ProviderContext, request: AnyRequest, request_id: str, resume: JobHandle | None = None
+    provider: JobProvider,
+    ctx: ProviderContext,
+    request: AnyRequest,
+    request_id: str,
+    resume: JobHandle | None = None,
+    ledger: JobLedger | None = None,
+    key: str | None = None,
 ) -> Steps:
     """One attempt on a built-in provider, ending in the typed response."""
-    output: ProviderOutput = yield from job_steps(provider, ctx, request, request_id, resume)
+    output: ProviderOutput = yield from job_steps(provider, ctx, request, request_id, resume, ledger, key)
     ctx.provider_request_id = output.request_id or (ctx.job.request_id or ctx.job.job_id if ctx.job else None)
     return (yield Call(partial(build_response, ctx, output, request_id, request)))
 
@@ -191,7 +359,6 @@ def drive_sync(steps: Steps, on_progress: ProgressCallback | None) -> Any:
                 time.sleep(max(step.seconds, 0.0))
             elif isinstance(step, Emit):
                 notify_sync(on_progress, step.update)
-            # Submitted: nothing to do outside the pipeline
         except Exception as exc:  # handed back to the generator, which decides
             error = exc
 

@@ -4,16 +4,20 @@ Both endpoints are synchronous: ``submit`` sends the request and returns the aud
 bytes as a :class:`ProviderOutput` straight away (there is nothing to poll).
 
 Facts this module relies on ([C] confirmed in the public docs / official SDK /
-help centre, [I] inferred and not verified):
+help centre, [I] inferred and not verified). The oracle is the official ``elevenlabs``
+SDK 2.78.0 (``text_to_speech/raw_client.py``, ``speech_to_speech/raw_client.py``), driven
+against the emulator in ``tests/conformance/test_elevenlabs.py``:
 
 - [C] Base ``https://api.elevenlabs.io``; the key goes in the ``xi-api-key`` header.
 - [C] TTS ``POST /v1/text-to-speech/{voice_id}?output_format=...`` with a JSON body
   ``{text, model_id, language_code, voice_settings{stability, similarity_boost, style,
   use_speaker_boost, speed}, seed, previous_text, next_text, ...}``; the answer is the
   audio itself.
-- [C] STS ``POST /v1/speech-to-speech/{voice_id}?output_format=...`` as multipart: file
+- [C SDK] STS ``POST /v1/voice-changer/{voice_id}?output_format=...`` as multipart: file
   part ``audio``, text parts ``model_id``, ``voice_settings`` (a JSON string), ``seed``,
-  ``remove_background_noise``, ``file_format``.
+  ``remove_background_noise``, ``file_format``. Older SDKs and docs used
+  ``/v1/speech-to-speech/{voice_id}``; we follow the current SDK (generated from
+  ElevenLabs' current API definition) rather than rely on the old path staying served.
 - [C] ``output_format`` values: ``mp3_22050_32``, ``mp3_24000_48``,
   ``mp3_44100_{32,64,96,128,192}``, ``pcm_{8000,16000,22050,24000,32000,44100,48000}``
   (raw s16le), ``wav_{same rates}``, ``opus_48000_{32,64,96,128,192}``, ``ulaw_8000``,
@@ -56,6 +60,7 @@ from schemas import AudioOutputFormat, JobHandle, Modality, STSRequest, TTSReque
 
 from .base import AnyConfig, AnyRequest, JobProvider, ProviderContext, ProviderOutput
 from .capabilities import ModelCapabilities
+from .check import KeyCheck
 from .errors import ContentModerationError, MediagenError, ProviderHTTPError, UnsupportedRequestError
 from .http import default_http_error, form_value, media_bytes, send
 from .media import EXTENSIONS
@@ -125,6 +130,10 @@ class ElevenLabsProvider(JobProvider):
     """ElevenLabs text-to-speech and speech-to-speech over REST (synchronous)."""
 
     name = "elevenlabs"
+    key_check = KeyCheck(
+        path="/v1/models", headers="_headers", models_from="[].model_id",
+        source="https://elevenlabs.io/docs/api-reference/models/list",
+    )
     default_base_url = "https://api.elevenlabs.io"
     api_key_env = "ELEVENLABS_API_KEY"
     modalities = frozenset({"tts", "sts"})
@@ -187,7 +196,8 @@ class ElevenLabsProvider(JobProvider):
         response = send(
             ctx,
             "POST",
-            f"/v1/speech-to-speech/{voice}",
+            # The SDK's path; the older /v1/speech-to-speech/ alias is not relied on (see the module docstring).
+            f"/v1/voice-changer/{voice}",
             headers=self._headers(ctx),
             params=self._query(ctx, request.output_format),
             data=fields,

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from schemas import ExecutionMetadata
 
+    from .redaction import Redactor
+
 
 class MediagenError(Exception):
     """Base of every error the SDK raises.
@@ -33,7 +35,6 @@ class MediagenError(Exception):
         execution_metadata: ExecutionMetadata | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
         self.provider = provider
         self.model = model
         self.request_id = request_id
@@ -41,6 +42,35 @@ class MediagenError(Exception):
         self.retryable = self.default_retryable if retryable is None else retryable
         self.retry_after = retry_after
         self.execution_metadata = execution_metadata
+
+    @property
+    def message(self) -> str:
+        """The human-readable reason; kept identical to ``args[0]`` (so pickles and
+        tracebacks never hold an older, unredacted text)."""
+        return str(self.args[0]) if self.args else ""
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self.args = (value,)
+
+    def redact(self, redactor: "Redactor") -> "MediagenError":
+        """Remove ``redactor``'s keys from the message, ``raw_response`` and the attempts'
+        error messages, in place; returns ``self``."""
+        if not redactor:
+            return self
+        self.message = redactor.redact(self.message)
+        self.raw_response = redactor.redact_value(self.raw_response)
+        self.request_id = redactor.redact(self.request_id)
+        if self.execution_metadata is not None:
+            for attempt in self.execution_metadata.attempts:
+                if attempt.error_message:
+                    attempt.error_message = redactor.redact(attempt.error_message)
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's default pickling calls cls(*args), which subclasses with required
+        # keyword arguments (status_code) cannot take; restore the fields directly instead.
+        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
 
     def __str__(self) -> str:
         where = "/".join(p for p in (self.provider, self.model) if p)
@@ -108,6 +138,39 @@ class GenerationTimeoutError(MediagenError):
 
 class GenerationFailedError(MediagenError):
     """The provider accepted the job but reports that it failed."""
+
+
+class PossiblyPaidError(MediagenError):
+    """A submit may have been accepted (and paid) but its job id was never recorded: the
+    answer was lost, or a crashed run's claim holds no job. Submitting again could pay
+    twice, so the chain stops; rerun with ``--resubmit_uncertain`` to pay again on purpose."""
+
+    stops_chain = True
+
+
+class OutputAlreadyMadeError(MediagenError):
+    """Another run or worker made this output while we waited for its claim: the caller
+    reuses that output (``key`` names it) instead of paying for it again."""
+
+    stops_chain = True
+
+    def __init__(self, message: str, *, key: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.key = key
+
+
+class LedgerUnavailableError(MediagenError):
+    """The job ledger cannot be written, so nothing new is submitted (money never moves
+    unrecorded). Jobs already submitted are still followed."""
+
+    stops_chain = True
+
+
+def _restore_error(cls: type[MediagenError], args: tuple[Any, ...], state: dict[str, Any]) -> MediagenError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 TRANSIENT_STATUS_CODES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})

@@ -18,7 +18,9 @@ Seedance lite). An image endpoint named explicitly stays an image endpoint; it i
 skipped for a request without a first frame.
 
 Facts this module relies on ([C] confirmed from public docs / SDK sources read,
-[I] inferred, unverified):
+[I] inferred, unverified). The queue protocol is checked against the official
+``fal-client`` SDK in tests/conformance/test_fal.py (paths, methods, ``Key`` auth,
+header names, status/result shapes); model inputs against fal's model API pages.
 
 - [C] Queue base ``https://queue.fal.run``; header ``Authorization: Key <key>``;
   submit ``POST {base}/{owner}/{app}[/{subpath}]`` answers ``request_id``,
@@ -58,8 +60,17 @@ Facts this module relies on ([C] confirmed from public docs / SDK sources read,
 - [C tarash] Seedance: ``duration`` "2".."12", ``resolution`` 480p|720p|1080p,
   ``aspect_ratio`` (21:9..9:16), ``camera_fixed``, ``seed``, ``image_url``,
   ``end_image_url``, lite ``reference_image_urls``; v1.5 ``generate_audio``.
-- [C tarash] Sora 2: integer ``duration`` 4|8|12, ``resolution``, ``aspect_ratio``,
+- [C fal.ai/docs/model-api-reference/video-generation-api/sora-2-text-to-video] Sora 2:
+  integer ``duration`` 4|8|12|16|20, ``resolution``, ``aspect_ratio``, ``delete_video``,
   i2v ``image_url``. [I] 1080p only on the ``/pro`` endpoints.
+- [C fal model pages, fal.ai/models/<id>/llms.txt] Video-to-video, each its own
+  catalog entry: ``fal-ai/veo3.1[/fast]/extend-video`` (``video_url`` required,
+  ``duration`` "7s", ``aspect_ratio`` auto|16:9|9:16, ``resolution``,
+  ``generate_audio``, ``negative_prompt``, ``seed``); ``fal-ai/sora-2/video-to-video/remix``
+  (``video_id`` of an earlier Sora 2 generation, ``prompt``, ``delete_video``; the
+  source must have been made with ``delete_video=false``);
+  ``fal-ai/kling-video/o1[/standard]/video-to-video/edit`` (``video_url`` 3-10 s,
+  ``image_urls`` + ``elements`` at most 4, ``keep_audio``). [I] extend-video at 1080p.
 - [C] FLUX: ``image_size`` enum (``square_hd``, ``landscape_16_9``...) or
   ``{width, height}``, ``num_images`` 1-4, ``output_format`` jpeg|png, ``seed``;
   v1.1-ultra and Kontext take ``aspect_ratio`` instead. [I] ``/image-to-image``
@@ -85,6 +96,7 @@ from schemas import ImageGenerationRequest, JobHandle, TTSRequest, VideoGenerati
 
 from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, JobStatus, ProviderContext, ProviderOutput
 from .capabilities import ModelCapabilities
+from .check import KeyCheck
 from .errors import (
     ContentModerationError,
     GenerationFailedError,
@@ -155,6 +167,9 @@ class VideoFamily:
     enhance_field: str | None = None
     negative_prompt: bool = False
     seed: bool = False
+    video_input: Literal["optional", "required", "by_id"] = "optional"
+    """``required``: the endpoint edits/extends ``request.video`` (sent as ``video_url``);
+    ``by_id``: it remixes an earlier generation named by ``extra_params["video_id"]``."""
 
 
 def _identity(*values: str) -> dict[str, str]:
@@ -374,15 +389,58 @@ SEEDANCE_V15 = replace(
 SORA2 = VideoFamily(
     name="Sora 2",
     caps=_video_caps(
-        durations=(4, 8, 12), resolutions=("720p", "1080p"), aspect_ratios=("16:9", "9:16"),
+        durations=(4, 8, 12, 16, 20), resolutions=("720p", "1080p"), aspect_ratios=("16:9", "9:16"),
         image_roles=("first_frame",), max_input_images=1, generates_audio=True,
-        notes="integer duration; 1080p only on the /pro endpoints; audio always on",
+        notes="integer duration; 1080p only on the /pro endpoints; audio always on; to remix a result later, "
+              "send extra_params delete_video=False",
     ),
     routes={"text": "text-to-video", "image": "image-to-video"},
     frame_fields={"image": ("image_url", None)},
     duration=int,
     resolution_values=_identity("720p", "1080p"),
     resolutions_for=_sora_resolutions,
+)
+
+# Video-to-video endpoints: each is its own catalog entry (the longest prefix wins), so
+# the text/image families above do not refuse their input video.
+VEO31_EXTEND = VideoFamily(
+    name="Veo 3.1 extend-video",
+    caps=_video_caps(
+        durations=(7,), resolutions=("720p", "1080p"), aspect_ratios=("16:9", "9:16"), image_roles=(),
+        accepts_video_input=True, generates_audio=True,
+        notes="extends `video` (720p/1080p, 16:9 or 9:16, up to 8 s) by 7 s; duration sent as '7s'",
+    ),
+    routes={"text": None},
+    duration=_seconds_suffix,
+    resolution_values=_identity("720p", "1080p"),
+    audio_field="generate_audio",
+    negative_prompt=True,
+    seed=True,
+    video_input="required",
+)
+SORA2_REMIX = VideoFamily(
+    name="Sora 2 remix",
+    caps=_video_caps(
+        durations=(), resolutions=(), aspect_ratios=(), image_roles=(), generates_audio=True,
+        notes="remixes an earlier Sora 2 generation: extra_params video_id (its raw_response video_id; generate "
+              "it with extra_params delete_video=False); duration, resolution, aspect follow the source",
+    ),
+    routes={"text": None},
+    duration=None,
+    video_input="by_id",
+)
+KLING_O1_EDIT = VideoFamily(
+    name="Kling O1 edit",
+    caps=_video_caps(
+        durations=(), resolutions=(), aspect_ratios=(), image_roles=REFERENCE_ROLES, max_input_images=4,
+        accepts_video_input=True, generates_audio=False,
+        notes="edits `video` (3-10 s, 720-2160 px); reference images as image_urls (@Image1...); "
+              "keep_audio / elements via extra_params; duration, resolution, aspect follow the source",
+    ),
+    routes={"text": None, "reference": None},
+    reference_field="image_urls",
+    duration=None,
+    video_input="required",
 )
 
 GENERIC_VIDEO = VideoFamily(
@@ -398,6 +456,11 @@ GENERIC_VIDEO = VideoFamily(
 )
 
 VIDEO_FAMILIES: dict[str, VideoFamily] = {
+    "fal-ai/veo3.1/fast/extend-video": VEO31_EXTEND,
+    "fal-ai/veo3.1/extend-video": VEO31_EXTEND,
+    "fal-ai/sora-2/video-to-video/remix": SORA2_REMIX,
+    "fal-ai/kling-video/o1/video-to-video/edit": KLING_O1_EDIT,
+    "fal-ai/kling-video/o1/standard/video-to-video/edit": KLING_O1_EDIT,
     "fal-ai/veo3.1/fast": VEO31_FAST,
     "fal-ai/veo3.1/lite": VEO31_LITE,
     "fal-ai/veo3.1": VEO31,
@@ -637,6 +700,8 @@ def check_video(model: str, request: VideoGenerationRequest) -> None:
         )
     mode = video_mode(request.image_list)
     video_endpoint(model, family, mode)
+    if (problem := _video_input_problem(model, family, request)) is not None:
+        raise UnsupportedRequestError(problem)
     if family.mode_problem and (problem := family.mode_problem(model, mode)):
         raise UnsupportedRequestError(problem)
     if request.resolution and family.resolutions_for:
@@ -653,6 +718,15 @@ def check_video(model: str, request: VideoGenerationRequest) -> None:
             )
     if family is MINIMAX_VIDEO and request.duration_seconds == 10 and "/pro" in model:
         raise UnsupportedRequestError("duration_seconds=10 not supported at 1080P (MiniMax pro endpoints)")
+
+
+def _video_input_problem(model: str, family: VideoFamily, request: VideoGenerationRequest) -> str | None:
+    if family.video_input == "required" and request.video is None:
+        return f"{model} edits or extends a video: set `video`"
+    video_id = request.extra_params.get("video_id")
+    if family.video_input == "by_id" and not (isinstance(video_id, str) and video_id):
+        return f"{model} needs extra_params video_id (the video_id of an earlier Sora 2 generation)"
+    return None
 
 
 def video_input(ctx: ProviderContext, model: str, request: VideoGenerationRequest) -> tuple[str, dict[str, Any]]:
@@ -949,6 +1023,10 @@ class FalProvider(JobProvider):
     """
 
     name = "fal"
+    key_check = KeyCheck(  # pricing needs a valid key and spends nothing; any listed endpoint id will do
+        path="/models/pricing", base_url="https://api.fal.ai/v1", headers="_headers",
+        params={"endpoint_id": "fal-ai/flux/dev"}, source="https://fal.ai/docs/platform-apis/v1/models/pricing",
+    )
     default_base_url = "https://queue.fal.run"
     api_key_env = "FAL_KEY"
     modalities = frozenset({"video", "image", "tts"})
@@ -999,7 +1077,9 @@ class FalProvider(JobProvider):
         )
 
     def poll(self, ctx: ProviderContext, job: JobHandle) -> JobStatus:
-        response = send(ctx, "GET", job.poll_url or "", headers=self._headers(ctx), params={"logs": "1"})
+        # "true" is what fal-client sends (httpx renders with_logs=True so); fal's queue docs
+        # show logs=1, which the service accepts too, but the SDK's form is the tested one.
+        response = send(ctx, "GET", job.poll_url or "", headers=self._headers(ctx), params={"logs": "true"})
         body = _json_object(response, "status")
         status = str(body.get("status", "")).upper()
         if status == "IN_QUEUE":

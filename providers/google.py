@@ -24,7 +24,16 @@ Model families (by id prefix): ``veo-*`` -> ``:predictLongRunning`` (a job),
 ``imagen-*`` -> ``:predict`` (synchronous), ``gemini-*`` -> ``:generateContent``
 (synchronous). Imagen is served on Vertex AI only: the google-genai SDK disabled
 Imagen for the Gemini API, so an Imagen config on the Gemini API is a ``skipped``
-attempt naming the fix (set ``gcp_project``).
+attempt naming the fix (set ``gcp_project``). Every Imagen model, the Veo 3.0
+and Veo 3.1 preview ids and the Gemini image previews are past their shutdown dates, so
+the catalog marks them ``retired`` (a ``skipped`` attempt naming the replacement); the
+Imagen code stays for the protocol, exercised by the tests with the lifecycle patched.
+
+Ground truth: the official ``google-genai`` SDK (tests/conformance/test_google.py drives
+it against the emulator on both backends and compares our requests with its requests
+and the emulator's answers with its response types). Where the SDK and Google's REST
+samples differ in spelling, the SDK's form is sent (``referenceType`` ``ASSET``/``STYLE``);
+Vertex stays on ``v1`` (the REST reference's version) where the SDK defaults to ``v1beta1``.
 
 ``request.extra_params`` go into the model's ``parameters`` (Veo, Imagen) or
 ``generationConfig`` (Gemini image), snake_case keys converted to camelCase
@@ -80,6 +89,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal, Mapping
 from urllib.parse import urlsplit
 
@@ -88,7 +98,8 @@ import requests
 from schemas import ImageGenerationRequest, JobHandle, Modality, VideoGenerationRequest
 
 from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, JobStatus, ProviderContext, ProviderOutput
-from .capabilities import ModelCapabilities
+from .capabilities import Lifecycle, ModelCapabilities
+from .check import KeyCheck
 from .errors import (
     ContentModerationError,
     GenerationFailedError,
@@ -181,43 +192,90 @@ _IMAGEN_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
 _GEMINI_IMAGE_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 
 
-def _imagen(notes: str, max_outputs: int = 4) -> ModelCapabilities:
+_IMAGEN3_SHUTDOWN = Lifecycle(
+    status="retired", date=date(2026, 6, 30), replacement="gemini-3.1-flash-image",
+    source="Vertex AI Imagen 3 model page (cloud.google.com/vertex-ai/generative-ai/docs/models/imagen/3-0-generate), "
+           "'Discontinuation date: June 30, 2026'",
+)
+_IMAGEN_SHUTDOWN = Lifecycle(
+    status="retired", date=date(2026, 8, 17), replacement="gemini-3.1-flash-image",
+    source="Firebase 'Migrate from Imagen' guide (firebase.google.com/docs/ai-logic/imagen-models-migration): all "
+           "Imagen models shut down on both the Gemini API and Vertex AI; google-genai 2.34 deprecates generate_images",
+)
+
+
+def _imagen(notes: str, max_outputs: int = 4, lifecycle: Lifecycle = _IMAGEN_SHUTDOWN) -> ModelCapabilities:
     return ModelCapabilities(
         modalities=_IMAGE, aspect_ratios=_IMAGEN_RATIOS, image_roles=(), max_outputs=max_outputs,
-        notes=f"Vertex AI only; {notes}",
+        notes=f"Vertex AI only; {notes}", lifecycle=lifecycle,
     )
 
 
-def _gemini_image(notes: str, max_input_images: int) -> ModelCapabilities:
+def _gemini_image(notes: str, max_input_images: int, lifecycle: Lifecycle = Lifecycle()) -> ModelCapabilities:
     return ModelCapabilities(
         modalities=_IMAGE, aspect_ratios=_GEMINI_IMAGE_RATIOS, image_roles=_REFERENCE_ROLES,
-        max_input_images=max_input_images, max_outputs=1, notes=notes,
+        max_input_images=max_input_images, max_outputs=1, notes=notes, lifecycle=lifecycle,
     )
+
+
+_DEPRECATIONS = "Gemini API deprecations page (ai.google.dev/gemini-api/docs/deprecations)"
+_VEO_PREVIEW_SHUTDOWN = Lifecycle(
+    status="retired", date=date(2026, 10, 22), replacement="veo-3.1-generate-001",
+    source=f"{_DEPRECATIONS}, as relayed by docs.apiyi.com (2026-10-25): the Veo 3.1 preview ids answer 404 'no "
+           "longer available'; Google names gemini-omni-1.1-flash for the Gemini API, Vertex AI keeps veo-3.1-*-001",
+)
+_VEO3_SHUTDOWN = Lifecycle(
+    status="retired", date=date(2026, 6, 30), replacement="veo-3.1-generate-001",
+    source="Vertex AI Veo 3 model page (docs.cloud.google.com/gemini-enterprise-agent-platform/models/veo/3-0-generate), "
+           "'Retirement date: June 30, 2026'",
+)
+
+
+def _retired(caps: ModelCapabilities, lifecycle: Lifecycle, replacement: str | None = None) -> ModelCapabilities:
+    update = {"replacement": replacement} if replacement else {}
+    return caps.model_copy(update={"lifecycle": lifecycle.model_copy(update=update)})
 
 
 GOOGLE_MODELS: dict[str, ModelCapabilities] = {
     "veo-3.1-generate-001": _VEO31,
-    "veo-3.1-generate-preview": _VEO31,
+    "veo-3.1-generate-preview": _retired(_VEO31, _VEO_PREVIEW_SHUTDOWN),
     "veo-3.1-fast-generate-001": _VEO31,
-    "veo-3.1-fast-generate-preview": _VEO31,
+    "veo-3.1-fast-generate-preview": _retired(_VEO31, _VEO_PREVIEW_SHUTDOWN, "veo-3.1-fast-generate-001"),
     "veo-3.1-lite-generate-001": _veo("preview; seed/generate_audio=False need Vertex",
                                       image_roles=("first_frame", "last_frame"), max_input_images=2),
-    "veo-3.0-generate-001": _VEO3,
-    "veo-3.0-fast-generate-001": _VEO3,
+    "veo-3.0-generate-001": _retired(_VEO3, _VEO3_SHUTDOWN),
+    "veo-3.0-fast-generate-001": _retired(_VEO3, _VEO3_SHUTDOWN, "veo-3.1-fast-generate-001"),
     "veo-2.0-generate-001": _veo(
         "no audio; 720p; seed needs Vertex", durations=None, min_duration=5, max_duration=8,
         resolutions=("720p",), image_roles=("first_frame", "last_frame"), max_input_images=2, generates_audio=False,
     ),
     "veo-*": ModelCapabilities(modalities=_VIDEO, aspect_ratios=_VEO_RATIOS, notes="other Veo models: not checked"),
     "imagen-4.0-generate-001": _imagen("sizes up to 2K"),
-    "imagen-4.0-ultra-generate-001": _imagen("one image per request; sizes up to 2K", max_outputs=1),
+    "imagen-4.0-ultra-generate-001": _imagen(
+        "one image per request; sizes up to 2K", max_outputs=1,
+        lifecycle=_IMAGEN_SHUTDOWN.model_copy(update={"replacement": "gemini-3-pro-image"}),
+    ),
     "imagen-4.0-fast-generate-001": _imagen("1K only"),
-    "imagen-3.0-generate-002": _imagen("1K only"),
-    "imagen-3.0-fast-generate-001": _imagen("1K only"),
+    "imagen-3.0-generate-002": _imagen("1K only", lifecycle=_IMAGEN3_SHUTDOWN),
+    "imagen-3.0-fast-generate-001": _imagen("1K only", lifecycle=_IMAGEN3_SHUTDOWN),
     "imagen-*": _imagen("other Imagen models"),
-    "gemini-2.5-flash-image": _gemini_image("one image per call; 1K; no negative_prompt", 3),
-    "gemini-3-pro-image-preview": _gemini_image("one image per call; 1K/2K/4K; no negative_prompt", 14),
-    "gemini-3.1-flash-image-preview": _gemini_image("one image per call; 1K/2K/4K; no negative_prompt", 14),
+    "gemini-2.5-flash-image": _gemini_image(
+        "one image per call; 1K; no negative_prompt", 3,
+        lifecycle=Lifecycle(status="retired", date=date(2026, 10, 2), replacement="gemini-3.1-flash-image",
+                            source=_DEPRECATIONS),
+    ),
+    "gemini-3.1-flash-image": _gemini_image("one image per call; 1K/2K/4K; no negative_prompt", 14),
+    "gemini-3-pro-image": _gemini_image("one image per call; 1K/2K/4K; no negative_prompt", 14),
+    "gemini-3-pro-image-preview": _gemini_image(
+        "one image per call; 1K/2K/4K; no negative_prompt", 14,
+        lifecycle=Lifecycle(status="retired", date=date(2026, 6, 25), replacement="gemini-3-pro-image",
+                            source=_DEPRECATIONS),
+    ),
+    "gemini-3.1-flash-image-preview": _gemini_image(
+        "one image per call; 1K/2K/4K; no negative_prompt", 14,
+        lifecycle=Lifecycle(status="retired", date=date(2026, 6, 25), replacement="gemini-3.1-flash-image",
+                            source=_DEPRECATIONS),
+    ),
     "gemini-*": _gemini_image("other Gemini image models: one image per call", 14),
 }
 
@@ -226,6 +284,8 @@ _SIZE_TIERS_BY_MODEL = {
     "imagen-4.0-ultra-generate-001": ("1K", "2K"),
     "gemini-3-pro-image-preview": ("1K", "2K", "4K"),
     "gemini-3.1-flash-image-preview": ("1K", "2K", "4K"),
+    "gemini-3-pro-image": ("1K", "2K", "4K"),
+    "gemini-3.1-flash-image": ("1K", "2K", "4K"),
 }
 _DEFAULT_SIZE_TIERS = {"imagen": ("1K",), "gemini": ("1K",)}
 
@@ -301,10 +361,20 @@ class GoogleProvider(JobProvider):
     """Veo video, Imagen and Gemini image generation on the Gemini API or Vertex AI."""
 
     name = "google"
+    key_check = KeyCheck(
+        path="/v1beta/models", key_header="x-goog-api-key", params={"pageSize": "1000"},
+        models_from="models[].name", model_prefix="models/",
+        not_for={"gcp_project": "Vertex AI authenticates with Google Cloud credentials, not an API key"},
+        source="https://ai.google.dev/api/models#method:-models.list",
+    )
     default_base_url = GEMINI_HOST
     api_key_env = "GEMINI_API_KEY"
     modalities = frozenset({"video", "image"})
     models = GOOGLE_MODELS
+
+    def credential_origins(self, ctx: ProviderContext) -> list[str]:
+        """Gemini and the (regional) Vertex hosts (see providers.http.may_carry_credentials)."""
+        return [GEMINI_HOST, "https://*.googleapis.com"]
 
     def __init__(self) -> None:
         super().__init__()
@@ -667,6 +737,8 @@ def _gemini_api_veo_problems(request: VideoGenerationRequest, model: str) -> lis
     inputs = [item["image"] for item in request.image_list] + ([request.video] if request.video is not None else [])
     if any(_is_gcs(media) for media in inputs):
         problems.append(f"gs:// inputs are not accepted by the Gemini API {hint}")
+    if any(item["type"] == "style" for item in request.image_list):
+        problems.append(f"style reference images are not accepted by the Gemini API {hint}")
     return problems
 
 
@@ -758,8 +830,9 @@ def _veo_instance(ctx: ProviderContext, backend: BackendInfo, request: VideoGene
         instance["image"] = _image_value(ctx, roles["first_frame"][0])
     if roles.get("last_frame"):
         instance["lastFrame"] = _image_value(ctx, roles["last_frame"][0])
+    # The enum values google-genai sends (Google's REST samples show lowercase; both are accepted).
     references = [
-        {"image": _image_value(ctx, item["image"]), "referenceType": "style" if item["type"] == "style" else "asset"}
+        {"image": _image_value(ctx, item["image"]), "referenceType": "STYLE" if item["type"] == "style" else "ASSET"}
         for item in request.image_list
         if item["type"] in _REFERENCE_ROLES
     ]

@@ -6,12 +6,16 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import functools
 import json
+import logging
 import re
 import time
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from schemas import MediaType
 
@@ -26,8 +30,13 @@ from .errors import (
     ProviderConnectionError,
     ProviderHTTPError,
 )
+from .redaction import Redactor, is_secret_name
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
+MAX_REDIRECTS = 10
+DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_ERROR_TEXT = 500
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-fal-request-id", "x-goog-request-id", "x-amzn-requestid")
 
@@ -37,6 +46,55 @@ def url_for(ctx: ProviderContext, path_or_url: str) -> str:
     if path_or_url.startswith(("http://", "https://")):
         return path_or_url
     return f"{ctx.base_url}/{path_or_url.lstrip('/')}"
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """(scheme, lower-case host, port with the scheme's default filled in)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
+
+
+def credential_origins(ctx: ProviderContext) -> list[str]:
+    """The URLs (origins) the attempt's key may be sent to: the config's endpoint, plus
+    what the provider declares with an optional ``credential_origins(ctx)`` method
+    (e.g. Azure's resource endpoint, Google's regional Vertex hosts)."""
+    declared = getattr(ctx.provider, "credential_origins", None)
+    origins = list(declared(ctx)) if callable(declared) else []
+    if ctx.base_url:
+        origins.append(ctx.base_url)
+    return origins
+
+
+def may_carry_credentials(ctx: ProviderContext, url: str) -> bool:
+    """Whether ``url`` is on one of the provider's own origins (scheme, host and port);
+    a leading ``*.`` in a declared origin's host matches any subdomain."""
+    scheme, host, port = origin_of(url)
+    for trusted in credential_origins(ctx):
+        t_scheme, t_host, t_port = origin_of(trusted)
+        if (scheme, port) != (t_scheme, t_port):
+            continue
+        if host == t_host or (t_host.startswith("*.") and host.endswith(t_host[1:])):
+            return True
+    return False
+
+
+def _without_credentials(
+    redactor: Redactor, headers: Mapping[str, str], params: Mapping[str, Any] | None
+) -> tuple[dict[str, str], dict[str, Any] | None, list[str]]:
+    """Headers and params with anything carrying a credential removed, and their names."""
+    dropped = [k for k, v in headers.items() if is_secret_name(k) or redactor.found_in(str(v))]
+    kept_headers = {k: v for k, v in headers.items() if k not in dropped}
+    kept_params = None
+    if params is not None:
+        bad = [k for k, v in params.items() if is_secret_name(k) or redactor.found_in(str(v))]
+        dropped += bad
+        kept_params = {k: v for k, v in params.items() if k not in bad}
+    return kept_headers, kept_params, dropped
 
 
 def send(
@@ -51,39 +109,99 @@ def send(
     params: Mapping[str, Any] | None = None,
     stream: bool = False,
 ) -> requests.Response:
-    """Send one request within the attempt's deadline; raise the taxonomy's error on failure."""
-    remaining = ctx.deadline.remaining()
-    if remaining <= 0:
-        raise GenerationTimeoutError(
-            f"deadline of {ctx.config.timeout}s passed before {method} {path_or_url}",
-            provider=ctx.provider.name,
-            model=ctx.model,
-        )
-    try:
-        response = ctx.session.request(
-            method,
-            url_for(ctx, path_or_url),
-            headers=dict(headers or {}),
-            json=json_body,
-            data=data,
-            files=files,
-            params=params,
-            stream=stream,
-            timeout=(min(CONNECT_TIMEOUT, remaining), max(remaining, 0.05)),
-        )
-    except requests.Timeout as exc:
-        raise GenerationTimeoutError(
-            redact(ctx, f"{method} {path_or_url} timed out: {exc}"), provider=ctx.provider.name, model=ctx.model
-        ) from None
-    except requests.RequestException as exc:
+    """Send one request within the attempt's deadline; raise the taxonomy's error on failure.
+
+    Credentials (any header or parameter whose name looks like one or whose value holds
+    the key) go only to the provider's own origins (:func:`may_carry_credentials`): a URL
+    from a ledger entry or a provider answer that points elsewhere gets the request
+    without them. Redirects are followed here, hop by hop, under the same rule (requests
+    would keep custom auth headers such as ``xi-api-key`` across hosts).
+    """
+    redactor = redactor_for(ctx)
+    url = url_for(ctx, path_or_url)
+    body: dict[str, Any] = {"json": json_body, "data": data, "files": files}
+    for _hop in range(MAX_REDIRECTS + 1):
+        remaining = ctx.deadline.remaining()
+        if remaining <= 0:
+            late = GenerationTimeoutError(
+                f"deadline of {ctx.config.timeout}s passed before {method} {_short(redactor, url)}",
+                provider=ctx.provider.name,
+                model=ctx.model,
+            )
+            late.request_sent = False  # type: ignore[attr-defined]
+            raise late
+        hop_headers, hop_params = dict(headers or {}), params
+        if ctx.idempotency_key and ctx.provider.idempotency_header and method == "POST":
+            hop_headers.setdefault(ctx.provider.idempotency_header, ctx.idempotency_key)
+        if not may_carry_credentials(ctx, url):
+            hop_headers, hop_params, dropped = _without_credentials(redactor, hop_headers, hop_params)
+            if redactor.found_in(url):
+                raise ProviderConnectionError(
+                    f"refused to send the API key to {_short(redactor, url)}: not an endpoint of {ctx.provider.name}",
+                    provider=ctx.provider.name, model=ctx.model, retryable=False,
+                )
+            if dropped:
+                log.info("%s %s is not an endpoint of %s: sent without %s",
+                         method, _short(redactor, url), ctx.provider.name, ", ".join(sorted(dropped)))
+        try:
+            response = ctx.session.request(
+                method,
+                url,
+                headers=hop_headers,
+                params=hop_params,
+                stream=stream,
+                timeout=(min(CONNECT_TIMEOUT, remaining), max(remaining, 0.05)),
+                allow_redirects=False,
+                **body,
+            )
+        except requests.Timeout as exc:
+            timeout = GenerationTimeoutError(
+                redactor.redact(f"{method} {_short(redactor, url)} timed out: {exc}"), provider=ctx.provider.name, model=ctx.model
+            )
+            timeout.request_sent = _request_was_sent(exc)  # type: ignore[attr-defined]
+            raise timeout from None
+        except requests.RequestException as exc:
+            failure = ProviderConnectionError(
+                redactor.redact(f"{method} {_short(redactor, url)} failed: {type(exc).__name__}: {exc}"),
+                provider=ctx.provider.name,
+                model=ctx.model,
+            )
+            failure.request_sent = _request_was_sent(exc)  # type: ignore[attr-defined]
+            raise failure from None
+        if not (response.is_redirect and response.headers.get("location")):
+            break
+        response.close()
+        url = urljoin(response.url, response.headers["location"])
+        params = None  # already part of response.url, hence of the Location it resolved against
+        if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+            method, body = ("GET" if method != "HEAD" else method), {"json": None, "data": None, "files": None}
+    else:
         raise ProviderConnectionError(
-            redact(ctx, f"{method} {path_or_url} failed: {type(exc).__name__}: {exc}"),
-            provider=ctx.provider.name,
-            model=ctx.model,
-        ) from None
+            f"more than {MAX_REDIRECTS} redirects from {_short(redactor, path_or_url)}",
+            provider=ctx.provider.name, model=ctx.model, retryable=False,
+        )
     if response.status_code >= 400:
         raise error_from_response(ctx, response)
     return response
+
+
+def _request_was_sent(exc: requests.RequestException) -> bool:
+    """Whether a failed request may have reached the server: only a connection that was
+    never made (refused, unresolvable, connect timeout) proves it did not."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", reason)
+        import urllib3.exceptions
+
+        return not isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.NameResolutionError))
+    return True
+
+
+def _short(redactor: Redactor, url: str) -> str:
+    """A URL for messages: without its query string (signed URLs carry credentials there)."""
+    return redactor.redact(url.split("?", 1)[0])
 
 
 def error_from_response(ctx: ProviderContext, response: requests.Response) -> MediagenError:
@@ -91,7 +209,6 @@ def error_from_response(ctx: ProviderContext, response: requests.Response) -> Me
     body = response_body(response)
     specific = ctx.provider.translate_error(ctx, response, body)
     error = specific or default_http_error(ctx, response, body)
-    error.message = redact(ctx, error.message)
     error.provider = error.provider or ctx.provider.name
     error.model = error.model or ctx.model
     error.request_id = error.request_id or request_id_from(response)
@@ -99,7 +216,7 @@ def error_from_response(ctx: ProviderContext, response: requests.Response) -> Me
         error.raw_response = body
     if error.retry_after is None:
         error.retry_after = parse_retry_after(response.headers)
-    return error
+    return error.redact(redactor_for(ctx))
 
 
 def default_http_error(ctx: ProviderContext, response: requests.Response, body: Any) -> MediagenError:
@@ -243,19 +360,93 @@ def request_id_from(response: requests.Response) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)
+def _redactor_for_key(key: str | None) -> Redactor:
+    return Redactor([key])
+
+
+def redactor_for(ctx: ProviderContext) -> Redactor:
+    """The redactor of the attempt's API key (and its variants)."""
+    return _redactor_for_key(ctx.api_key)
+
+
 def redact(ctx: ProviderContext, text: str) -> str:
-    """``text`` with the attempt's API key (if any) replaced."""
-    key = ctx.api_key
-    if key and len(key) >= 4 and key in text:
-        return text.replace(key, "***")
-    return text
+    """``text`` with the attempt's API key (and its encoded variants) replaced."""
+    return redactor_for(ctx).redact(text)
 
 
 # -- media in and out -------------------------------------------------------------
 
 
+MIN_BYTES_PER_SECOND = 16 * 1024
+"""Downloads slower than this on average (after :data:`THROUGHPUT_GRACE` seconds) are stalled."""
+THROUGHPUT_GRACE = 30.0
+READ_SIZE = 1 << 16
+
+
+class BodyTooSlow(Exception):
+    """A body did not arrive within its deadline or at the minimum throughput."""
+
+
+class BodyTooLarge(Exception):
+    """A body is larger than allowed."""
+
+
+def stream_body(
+    response: requests.Response,
+    deadline: float,
+    *,
+    max_bytes: int | None = None,
+    min_bytes_per_second: float | None = None,
+    grace: float | None = None,
+) -> Iterator[bytes]:
+    """The body of a streamed ``response``, chunk by chunk, bounded in time and size.
+
+    ``deadline`` is a ``time.monotonic()`` instant: every socket read waits at most until
+    then (a server trickling a byte every few seconds cannot stretch a read), and after
+    ``grace`` seconds the average rate must stay above ``min_bytes_per_second``.
+    Raises :class:`BodyTooSlow` / :class:`BodyTooLarge`; connection errors propagate as
+    ``requests``/``urllib3`` exceptions.
+    """
+    min_rate = MIN_BYTES_PER_SECOND if min_bytes_per_second is None else min_bytes_per_second
+    grace = THROUGHPUT_GRACE if grace is None else grace
+    raw = response.raw
+    started = time.monotonic()
+    received = 0
+    while True:
+        now = time.monotonic()
+        if now >= deadline:
+            raise BodyTooSlow(f"deadline passed after {received} bytes")
+        elapsed = now - started
+        if elapsed > grace and received < min_rate * elapsed:
+            raise BodyTooSlow(f"{received} bytes in {elapsed:.1f}s, below {min_rate:.0f} bytes/s")
+        _limit_socket_wait(raw, deadline - now)
+        try:
+            chunk = raw.read1(READ_SIZE, decode_content=True)
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
+            raise BodyTooSlow(f"no data before the deadline after {received} bytes") from exc
+        if not chunk:
+            return
+        received += len(chunk)
+        if max_bytes is not None and received > max_bytes:
+            raise BodyTooLarge(f"larger than {max_bytes} bytes")
+        yield chunk
+
+
+def _limit_socket_wait(raw: Any, seconds: float) -> None:
+    """Make the next socket read of ``raw`` (a urllib3 response) wait at most ``seconds``."""
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is not None:
+        try:
+            current = sock.gettimeout()
+            sock.settimeout(max(0.01, seconds if current is None else min(current, seconds)))
+        except OSError:
+            pass
+
+
 def download(ctx: ProviderContext, url: str, *, headers: Mapping[str, str] | None = None) -> tuple[bytes, str | None]:
-    """Download ``url`` fully (for SDK results and input media), checking its length."""
+    """Download ``url`` fully (for SDK results and input media) within the attempt's deadline,
+    checking its length. The key goes along only to the provider's own origins."""
     response = send(ctx, "GET", url, headers=headers, stream=True)
     with response:
         chunks = list(_iter_checked(ctx, response))
@@ -265,19 +456,27 @@ def download(ctx: ProviderContext, url: str, *, headers: Mapping[str, str] | Non
 def _iter_checked(ctx: ProviderContext, response: requests.Response) -> Iterable[bytes]:
     expected = response.headers.get("content-length")
     received = 0
+    where = _short(redactor_for(ctx), response.url)
+    deadline = time.monotonic() + max(ctx.deadline.remaining(), 0.0)
     try:
-        for chunk in response.iter_content(chunk_size=1 << 16):
+        for chunk in stream_body(response, deadline):
             received += len(chunk)
             yield chunk
-    except requests.RequestException as exc:
+    except BodyTooSlow as exc:
+        raise GenerationTimeoutError(
+            f"download of {where} too slow: {exc} (timeout {ctx.config.timeout}s)",
+            provider=ctx.provider.name,
+            model=ctx.model,
+        ) from None
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise ProviderConnectionError(
-            redact(ctx, f"download of {response.url} broke off after {received} bytes: {type(exc).__name__}"),
+            f"download of {where} broke off after {received} bytes: {type(exc).__name__}",
             provider=ctx.provider.name,
             model=ctx.model,
         ) from None
     if expected is not None and expected.isdigit() and received != int(expected):
         raise ProviderConnectionError(
-            f"download of {response.url} truncated: {received} of {expected} bytes",
+            f"download of {where} truncated: {received} of {expected} bytes",
             provider=ctx.provider.name,
             model=ctx.model,
         )
@@ -331,9 +530,3 @@ def media_url_or_data_url(ctx: ProviderContext, media: MediaType, *, default_typ
         return media  # type: ignore[return-value]
     data, content_type = media_bytes(ctx, media, default_type=default_type)
     return data_url(data, content_type)
-
-
-def media_base64(ctx: ProviderContext, media: MediaType, *, default_type: str = "image/png") -> tuple[str, str]:
-    """For APIs that want plain base64 and a MIME type."""
-    data, content_type = media_bytes(ctx, media, default_type=default_type)
-    return base64.b64encode(data).decode("ascii"), content_type

@@ -5,8 +5,13 @@ audio, ``POST /v0/tts/voice_conversion/file`` answers with the audio file itself
 :meth:`HumeProvider.submit` returns the finished :class:`ProviderOutput` (decoded
 bytes and their real MIME type) straight away.
 
-**Hume has announced the end of its TTS API: access ends 13 November 2026** (notice
-on dev.hume.ai). Configs using it should carry a fallback.
+**Retired: Hume shut its TTS API (and with it voice conversion) down on 13 November
+2026** ("Hume is sunsetting the TTS and EVI APIs. Access ends November 13, 2026 at
+12:01 a.m. EST", https://dev.hume.ai/voice/reference/text-to-speech-tts). Every model
+below carries ``Lifecycle(status="retired")``, so a Hume config is a ``skipped`` attempt
+before any request and the chain goes on to its fallback. The client stays, still held
+to the official SDK, so the retirement can be lifted by giving ``HumeProvider.models``
+active entries (as its tests do) should the API stay reachable for an account.
 
 Models and modalities
 ---------------------
@@ -43,7 +48,10 @@ on). ``sample_rate=None`` and the schema's *default* format (mp3, 44100 Hz,
 128 kbps — a default, not a requirement) are served at Hume's rate. Bitrate is
 not configurable and is ignored.
 
-Facts relied on ([C] confirmed in Hume's SDK/docs, [I] inferred / third-party / unverified)
+Facts relied on ([C] confirmed in Hume's SDK/docs, [I] inferred / third-party / unverified).
+The oracle is the official ``hume`` SDK 0.14.1 (``tts/raw_client.py``, ``tts/types``),
+driven against the emulator in ``tests/conformance/test_hume.py``: our TTS body validates
+strictly against its ``PostedTts`` type, the emulator's answers against ``ReturnTts``.
 - Base ``https://api.hume.ai``; header ``X-Hume-Api-Key``. [C]
 - ``POST /v0/tts`` JSON ``{utterances[{text, description, voice{id|name, provider},
   speed, trailing_silence}], context, format{type: mp3|wav|pcm}, num_generations,
@@ -58,19 +66,22 @@ Facts relied on ([C] confirmed in Hume's SDK/docs, [I] inferred / third-party / 
 - Output sample rate 48 kHz for every format. [I — Pipecat's docs; the JSON route
   reports ``encoding.sample_rate``, which we record]
 - Octave 2 voices need ``version: "2"`` (else 400). [I third-party report]
+- ``version: "2"`` without a voice is rejected [C SDK docstring of ``version``], so
+  octave-2 (or a forced version 2) without ``voice_id`` is refused before any request.
 - Errors: 422 ``{"detail": [{loc, msg, type}]}`` [C SDK]; other errors
   ``{error, message, code}`` [C SDK ErrorResponse type]; 401 on a bad key, 429 on
   limits [I]. No moderation error is documented: a 400/422 whose text speaks of
   content policy / moderation / safety is treated as moderation. [I]
 - The API sits behind Cloudflare, which has been reported to reject some bare
   client user agents with 403 (code 1010). [I third-party report]
-- TTS API end of life 2026-11-13. [C dev.hume.ai notice]
+- TTS API end of life 2026-11-13. [C dev.hume.ai notice; not in the SDK]
 """
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from typing import Any
 
 import requests
@@ -79,7 +90,8 @@ from schemas import AudioOutputFormat, JobHandle, Modality, STSRequest, TTSReque
 from schemas.audio import default_output_format
 
 from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, ProviderContext, ProviderOutput
-from .capabilities import ModelCapabilities
+from .capabilities import Lifecycle, ModelCapabilities
+from .check import KeyCheck
 from .errors import ContentModerationError, GenerationFailedError, InvalidRequestError, MediagenError, UnsupportedRequestError
 from .http import decode_output_base64, error_text, media_bytes, request_id_from, send
 from .media import EXTENSIONS
@@ -99,16 +111,26 @@ _RESERVED_FIELDS = frozenset({"utterances", "format", "num_generations", "voice"
 _MODERATION = re.compile(r"moderat|content[ _]polic|usage[ _]polic|safety|inappropriate|prohibited[ _]content", re.IGNORECASE)
 
 _TTS_NOTES = "mp3/wav/pcm at 48 kHz only; description = acting instructions; EOL 2026-11-13"
+SHUTDOWN = Lifecycle(
+    status="retired",
+    date=date(2026, 11, 13),
+    source="https://dev.hume.ai/voice/reference/text-to-speech-tts (sunset notice)",
+)
+"""Hume's TTS and voice-conversion API closed on this date: every model is retired."""
 
 
 def _tts_model(notes: str) -> ModelCapabilities:
-    return ModelCapabilities(modalities=frozenset({"tts"}), audio_formats=FORMATS, notes=notes)
+    return ModelCapabilities(modalities=frozenset({"tts"}), audio_formats=FORMATS, notes=notes, lifecycle=SHUTDOWN)
 
 
 class HumeProvider(JobProvider):
     """Hume Octave: expressive TTS and voice conversion, synchronous REST."""
 
     name = "hume"
+    key_check = KeyCheck(
+        path="/v0/tts/voices", key_header="X-Hume-Api-Key", params={"provider": "CUSTOM_VOICE", "page_size": "1"},
+        source="https://dev.hume.ai/reference/voices/list",
+    )
     default_base_url = "https://api.hume.ai"
     api_key_env = "HUME_API_KEY"
     modalities = frozenset({"tts", "sts"})
@@ -120,6 +142,7 @@ class HumeProvider(JobProvider):
             modalities=frozenset({"sts"}),
             audio_formats=FORMATS,
             notes="voice conversion; mp3/wav/pcm at 48 kHz; input 12 s-3 min recommended; EOL 2026-11-13",
+            lifecycle=SHUTDOWN,
         ),
     }
 
@@ -149,6 +172,13 @@ class HumeProvider(JobProvider):
             raise UnsupportedRequestError(
                 f"provider_config.voice_provider={voice_provider!r} must be one of {', '.join(VOICE_PROVIDERS)}",
                 provider=self.name,
+            )
+        if isinstance(request, TTSRequest) and octave_version(config) == "2" and not request.voice_id:
+            raise UnsupportedRequestError(
+                f"hume {config.model} (Octave version 2) needs a voice: set voice_id (Hume rejects version 2 "
+                "without one); use model 'octave' to design a voice from a description",
+                provider=self.name,
+                model=config.model,
             )
 
     # -- the job protocol ---------------------------------------------------------------

@@ -149,10 +149,12 @@ def mock_error(outcome: MockOutcome, ctx: ProviderContext) -> MediagenError:
         return ProviderHTTPError(message, status_code=429, retry_after=outcome.retry_after, **common)
     if kind == "server_error":
         return ProviderHTTPError(message, status_code=500, **common)
-    if kind == "timeout":
-        return GenerationTimeoutError(message, **common)
-    if kind == "connection":
-        return ProviderConnectionError(message, **common)
+    if kind in ("timeout", "connection"):
+        error = GenerationTimeoutError(message, **common) if kind == "timeout" else ProviderConnectionError(message, **common)
+        # The mock knows it made no job: an injected error is a refusal, never a lost answer
+        # (lost answers are the provider emulator's to simulate).
+        error.request_sent = False  # type: ignore[attr-defined]
+        return error
     if kind == "moderation":
         return ContentModerationError(message, **common)
     if kind == "invalid_request":

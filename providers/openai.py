@@ -7,11 +7,13 @@ request carries input images; ``submit`` returns the output straight away.
 
 The request mapping, response parsing and error translation here are shared with
 :mod:`providers.azure_openai`, which overrides only routes, auth and Azure's errors
-(the hooks are :meth:`OpenAIProvider.auth_headers`, :meth:`~OpenAIProvider.video_url`,
+(the hooks are :meth:`OpenAIProvider.auth_headers`, :meth:`~OpenAIProvider.video_headers`,
+:meth:`~OpenAIProvider.video_url`,
 :meth:`~OpenAIProvider.image_url` and :meth:`~OpenAIProvider.wire_model`).
 
 Facts this module relies on ([C] confirmed against the public API reference, SDK or
-issue logs; [I] inferred, unverified):
+issue logs; [I] inferred, unverified). The oracle is openai-python 3.57.0: request
+shapes and every emulator answer are compared with it in tests/conformance/test_openai.py.
 
 - Base ``https://api.openai.com/v1``; ``Authorization: Bearer <key>`` [C]; optional
   ``OpenAI-Organization`` / ``OpenAI-Project`` headers (provider_config ``organization``
@@ -22,7 +24,15 @@ issue logs; [I] inferred, unverified):
   snapshot with shutdown 2026-09-24 and no replacement [C SDK; page I]. The same
   transcription lists dall-e-2 / dall-e-3 shut down on 2026-05-12 (still served on
   Azure deployments), gpt-image-1 on 2026-10-23 and gpt-image-1-mini / gpt-image-1.5
-  on 2026-12-01, all replaced by gpt-image-2 [I].
+  on 2026-12-01, all replaced by gpt-image-2 [I]. The SDK's ``ImageModel`` docstring
+  confirms gpt-image-1 (shut down 2026-10-23) and dall-e-2 / dall-e-3 (retired
+  2026-05-12) [C SDK]; it still lists gpt-image-1-mini / gpt-image-1.5 as supported.
+  Catalog lifecycle: every Sora model, gpt-image-1 and dall-e-* are ``retired`` (their
+  requests become skipped attempts), gpt-image-1-mini / 1.5 ``deprecated`` (2026-12-01).
+- Idempotency [C SDK ``_base_client``]: the SDK leaves ``_idempotency_header`` unset,
+  so it never sends ``Idempotency-Key`` (it only builds a key to reuse across its own
+  retries, then drops it), and the API reference documents no such header: a resent
+  POST creates a second video / image.
 - ``POST /videos`` fields: ``prompt``, ``model`` (sora-2, sora-2-pro, snapshots
   sora-2-2025-10-06, sora-2-2025-12-08, sora-2-pro-2025-10-06), ``seconds`` "4"|"8"|"12",
   ``size`` 720x1280 | 1280x720 | 1024x1792 | 1792x1024, ``input_reference`` (an image
@@ -36,14 +46,23 @@ issue logs; [I] inferred, unverified):
   moderated job carries is not documented: codes naming moderation, content policy,
   safety or content filtering are treated as moderation [I].
 - ``GET /videos/{id}/content`` returns the MP4 bytes (``Accept: application/binary``) [C].
+- ``POST /videos/{id}/remix`` JSON ``{"prompt"}`` -> a new video job (same model, seconds
+  and size as the completed source; ``remixed_from_video_id`` names it) [C SDK
+  videos.remix / ``Video``].
 - Images: ``POST /images/generations`` JSON ``prompt, model, n (dall-e-3: 1), size,
   quality, style (dall-e-3), response_format (dall-e only), output_format (gpt-image)``;
   response ``{created, data: [{b64_json | url, revised_prompt}], output_format, size}``;
-  GPT-image models always answer with ``b64_json`` [C]. Sizes: gpt-image-1 family
-  1024x1024 | 1536x1024 | 1024x1536 | auto; gpt-image-2 any WxH with both sides
+  GPT-image models always answer with ``b64_json`` [C]. Current models [C SDK
+  ``ImageModel``]: gpt-image-1-mini, gpt-image-1.5, gpt-image-2 (+ -2026-04-21),
+  gpt-image-2.5-sunburst / -flare (+ -2026-09-08), gpt-image-2.6-sunburst / -flare,
+  chatgpt-image-latest. Sizes: 1.x, 2.6 and chatgpt-image-latest
+  1024x1024 | 1536x1024 | 1024x1536 | auto; gpt-image-2 and 2.5 any WxH with both sides
   multiples of 16, ratio within 1:3..3:1, at most 3840x2160; dall-e-3 1024x1024 |
   1792x1024 | 1024x1792; dall-e-2 256/512/1024 squares [C]. Quality: gpt-image
-  low|medium|high|auto, dall-e-3 standard|hd, dall-e-2 standard [C].
+  low|medium|high|auto, the 2.5 models (and snapshots) also xhigh|max [C SDK
+  ``quality`` docs]; dall-e-3 standard|hd, dall-e-2 standard [C]. ``quality`` and
+  ``background`` in the answer never say ``auto`` (``ImagesResponse`` allows only the
+  resolved values) [C SDK].
 - ``POST /images/edits`` multipart: ``image`` (one file) or ``image[]`` (several),
   ``mask``, ``prompt`` and the generation options [C]; up to 16 images for GPT-image
   models [I], one square PNG for dall-e-2 [I]; dall-e-3 has no edits [C].
@@ -61,6 +80,16 @@ frame, an input video) is skipped before any HTTP. ``seed`` and ``enhance_prompt
 have no API counterpart and are ignored; Sora 2 output always carries audio, so
 ``generate_audio`` is not sent. The reference image is resized (cover + centre crop)
 to the output size unless ``provider_config["fit_input_reference"]`` is false.
+
+Remix: a video request with ``extra_params={"remix_video_id": "video_..."}`` (the id of
+a completed video, e.g. ``response.raw_response["id"]``) calls ``POST /videos/{id}/remix``
+with only its prompt. We picked an explicit extra parameter over ``request.video``
+because ``video`` is media (a URL or base64 string), and a bare id would be ambiguous
+there. A remix keeps the source's length and size, so a remix request that also sets
+``duration_seconds``, ``resolution``, ``aspect_ratio``, ``negative_prompt``, ``video``,
+``image_list`` or other ``extra_params`` is skipped before any call; an id with
+characters other than letters, digits, ``_`` and ``-`` is an invalid request.
+
 For images, ``aspect_ratio`` picks a size when ``size`` is not given (GPT-image-1
 family: 3:2 / 2:3 are the nearest landscape / portrait sizes it offers), cross-family
 quality names are translated (standard -> medium, hd -> high for GPT-image; low /
@@ -73,6 +102,8 @@ from __future__ import annotations
 
 import base64
 import io
+import re
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -81,7 +112,8 @@ import requests
 from schemas import ImageGenerationRequest, JobHandle, VideoGenerationRequest
 
 from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, JobStatus, ProviderContext, ProviderOutput
-from .capabilities import ModelCapabilities
+from .capabilities import Lifecycle, ModelCapabilities
+from .check import KeyCheck
 from .errors import (
     ContentModerationError,
     GenerationFailedError,
@@ -105,6 +137,8 @@ from .http import (
 from .media import CONTENT_TYPES, EXTENSIONS, parse_size
 
 DEFAULT_VIDEO_SECONDS = 4
+REMIX_PARAM = "remix_video_id"
+VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 MAX_EDIT_IMAGES = 16
 
 # -- Sora ---------------------------------------------------------------------------
@@ -118,8 +152,34 @@ SORA_SIZES: dict[tuple[str, str], str] = {
 """(resolution, aspect ratio) -> the Videos API ``size``."""
 
 
+SORA_SHUTDOWN = Lifecycle(
+    status="retired",
+    date=date(2026, 9, 24),
+    source="openai-python 3.57.0 Videos methods: 'The Sora API is scheduled to permanently shut down on September 24, 2026.'",
+)
+GPT_IMAGE_1_SHUTDOWN = Lifecycle(
+    status="retired",
+    date=date(2026, 10, 23),
+    replacement="gpt-image-2.5-sunburst",
+    source="openai-python 3.57.0 ImageModel docstring: 'GPT Image 1 was shut down on October 23, 2026'",
+)
+DALLE_SHUTDOWN = Lifecycle(
+    status="retired",
+    date=date(2026, 5, 12),
+    replacement="gpt-image-2",
+    source="openai-python 3.57.0 ImageModel docstring: 'dall-e-2, dall-e-3: This model was retired on May 12, 2026'",
+)
+GPT_IMAGE_1X_SHUTDOWN = Lifecycle(
+    status="deprecated",
+    date=date(2026, 12, 1),
+    replacement="gpt-image-2",
+    source="OpenAI deprecations page as transcribed by a third party (read 2026-08-14; unverified: the SDK still lists the model)",
+)
+
+
 def _sora(resolutions: tuple[str, ...], notes: str) -> ModelCapabilities:
     return ModelCapabilities(
+        lifecycle=SORA_SHUTDOWN,
         modalities=frozenset({"video"}),
         durations=(4, 8, 12),
         resolutions=resolutions,
@@ -134,6 +194,9 @@ def _sora(resolutions: tuple[str, ...], notes: str) -> ModelCapabilities:
 
 _SORA_NOTE = "sizes 1280x720 / 720x1280; always with audio; API shuts down 2026-09-24"
 _SORA_PRO_NOTE = "1080p = 1792x1024 / 1024x1792 (1024p tier); always with audio; API shuts down 2026-09-24"
+_GPT_IMAGE_NOTE = "3:2 / 2:3 sizes stand in for 16:9, 4:3 and 9:16; edits with up to 16 images"
+_GPT_IMAGE_2_NOTE = "any WxH in multiples of 16, ratio 1:3..3:1, up to 3840x2160"
+_GPT_IMAGE_25_NOTE = _GPT_IMAGE_2_NOTE + "; quality also xhigh / max"
 
 # -- Images ---------------------------------------------------------------------------
 
@@ -153,17 +216,29 @@ ASPECT_SIZES: dict[str, dict[str, str]] = {
 
 QUALITIES: dict[str, dict[str, str | None]] = {
     "gpt-image": {"low": "low", "medium": "medium", "high": "high", "auto": "auto", "standard": "medium", "hd": "high"},
+    "gpt-image-2.5": {
+        "low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "max", "auto": "auto",
+        "standard": "medium", "hd": "high",
+    },
     "dall-e-3": {"standard": "standard", "hd": "hd", "auto": None, "low": "standard", "medium": "standard", "high": "hd"},
     "dall-e-2": {"standard": "standard", "auto": None},
 }
 """Image family -> requested quality -> what to send (None: leave it to the API)."""
 QUALITIES["gpt-image-2"] = QUALITIES["gpt-image"]
+ASPECT_SIZES["gpt-image-2.5"] = ASPECT_SIZES["gpt-image-2"]
 
 DALLE3_STYLES = ("vivid", "natural")
 
 
-def _gpt_image(notes: str, *, sizes: tuple[str, ...] | None = GPT_IMAGE_SIZES, ratios: tuple[str, ...] | None = None) -> ModelCapabilities:
+def _gpt_image(
+    notes: str,
+    *,
+    sizes: tuple[str, ...] | None = GPT_IMAGE_SIZES,
+    ratios: tuple[str, ...] | None = None,
+    lifecycle: Lifecycle = Lifecycle(),
+) -> ModelCapabilities:
     return ModelCapabilities(
+        lifecycle=lifecycle,
         modalities=frozenset({"image"}),
         sizes=sizes,
         aspect_ratios=ratios or tuple(ASPECT_SIZES["gpt-image"]),
@@ -175,13 +250,20 @@ def _gpt_image(notes: str, *, sizes: tuple[str, ...] | None = GPT_IMAGE_SIZES, r
 
 
 def image_family(model: str) -> str:
-    """The Images API family a model name belongs to (unknown names: GPT-image)."""
+    """The Images API family a model name belongs to (unknown names: GPT-image).
+
+    Per the SDK's parameter docs: gpt-image-2 / gpt-image-2-2026-04-21 and the 2.5 models
+    (and snapshots) take any ``WxH``; only the 2.5 models add quality ``xhigh`` / ``max``;
+    the other GPT-image models (1.x, 2.6, chatgpt-image-latest) take the standard sizes.
+    """
     name = model.lower()
     if name.startswith("dall-e-3"):
         return "dall-e-3"
     if name.startswith("dall-e-2"):
         return "dall-e-2"
-    if name.startswith("gpt-image-2"):
+    if name.startswith("gpt-image-2.5"):
+        return "gpt-image-2.5"
+    if re.match(r"gpt-image-2(?:$|-)", name):
         return "gpt-image-2"
     return "gpt-image"
 
@@ -195,6 +277,10 @@ class OpenAIProvider(JobProvider):
     """OpenAI's Sora 2 videos (jobs) and GPT-image / DALL-E images (synchronous)."""
 
     name = "openai"
+    key_check = KeyCheck(
+        path="/models", headers="auth_headers", models_from="data[].id",
+        source="https://platform.openai.com/docs/api-reference/models/list",
+    )
     default_base_url = "https://api.openai.com/v1"
     api_key_env = "OPENAI_API_KEY"
     modalities = frozenset({"video", "image"})
@@ -205,13 +291,23 @@ class OpenAIProvider(JobProvider):
         "sora-2-2025-12-08": _sora(("720p",), _SORA_NOTE),
         "sora-2-pro": _sora(("720p", "1080p"), _SORA_PRO_NOTE),
         "sora-2-pro-2025-10-06": _sora(("720p", "1080p"), _SORA_PRO_NOTE),
-        "gpt-image-1": _gpt_image("3:2 / 2:3 sizes stand in for 16:9, 4:3 and 9:16; edits with up to 16 images"),
-        "gpt-image-1-mini": _gpt_image("3:2 / 2:3 sizes stand in for 16:9, 4:3 and 9:16; edits with up to 16 images"),
-        "gpt-image-1.5": _gpt_image("3:2 / 2:3 sizes stand in for 16:9, 4:3 and 9:16; edits with up to 16 images"),
-        "gpt-image-2": _gpt_image(
-            "any WxH in multiples of 16, ratio 1:3..3:1, up to 3840x2160", sizes=None, ratios=tuple(ASPECT_SIZES["gpt-image-2"])
-        ),
+        "gpt-image-1": _gpt_image(_GPT_IMAGE_NOTE, lifecycle=GPT_IMAGE_1_SHUTDOWN),
+        "gpt-image-1-mini": _gpt_image(_GPT_IMAGE_NOTE, lifecycle=GPT_IMAGE_1X_SHUTDOWN),
+        "gpt-image-1.5": _gpt_image(_GPT_IMAGE_NOTE, lifecycle=GPT_IMAGE_1X_SHUTDOWN),
+        "gpt-image-2": _gpt_image(_GPT_IMAGE_2_NOTE, sizes=None, ratios=tuple(ASPECT_SIZES["gpt-image-2"])),
+        "gpt-image-2-2026-04-21": _gpt_image(_GPT_IMAGE_2_NOTE, sizes=None, ratios=tuple(ASPECT_SIZES["gpt-image-2"])),
+        **{
+            name: _gpt_image(_GPT_IMAGE_25_NOTE, sizes=None, ratios=tuple(ASPECT_SIZES["gpt-image-2.5"]))
+            for name in (
+                "gpt-image-2.5-sunburst", "gpt-image-2.5-sunburst-2026-09-08",
+                "gpt-image-2.5-flare", "gpt-image-2.5-flare-2026-09-08",
+            )
+        },
+        "gpt-image-2.6-sunburst": _gpt_image(_GPT_IMAGE_NOTE),
+        "gpt-image-2.6-flare": _gpt_image(_GPT_IMAGE_NOTE),
+        "chatgpt-image-latest": _gpt_image(_GPT_IMAGE_NOTE),
         "dall-e-3": ModelCapabilities(
+            lifecycle=DALLE_SHUTDOWN,
             modalities=frozenset({"image"}),
             sizes=DALLE3_SIZES,
             aspect_ratios=tuple(ASPECT_SIZES["dall-e-3"]),
@@ -220,6 +316,7 @@ class OpenAIProvider(JobProvider):
             notes="style vivid|natural; quality standard|hd; one image per request",
         ),
         "dall-e-2": ModelCapabilities(
+            lifecycle=DALLE_SHUTDOWN,
             modalities=frozenset({"image"}),
             sizes=DALLE2_SIZES,
             aspect_ratios=("1:1",),
@@ -241,6 +338,10 @@ class OpenAIProvider(JobProvider):
         if extra.get("project"):
             headers["OpenAI-Project"] = str(extra["project"])
         return headers
+
+    def video_headers(self, ctx: ProviderContext) -> dict[str, str]:
+        """Headers for the Videos API routes (Azure authenticates them differently from images)."""
+        return self.auth_headers(ctx)
 
     def video_url(self, ctx: ProviderContext, video_id: str | None = None, suffix: str = "") -> str:
         """Absolute URL of the videos collection, one video, or one of its sub-resources."""
@@ -273,7 +374,7 @@ class OpenAIProvider(JobProvider):
         raise UnsupportedRequestError(f"{self.name} does not do {ctx.modality}", provider=self.name, model=ctx.model)
 
     def poll(self, ctx: ProviderContext, job: JobHandle) -> JobStatus:
-        response = send(ctx, "GET", job.poll_url or self.video_url(ctx, job.job_id), headers=self.auth_headers(ctx))
+        response = send(ctx, "GET", job.poll_url or self.video_url(ctx, job.job_id), headers=self.video_headers(ctx))
         body = json_object(ctx, response)
         status = str(body.get("status") or "")
         progress = _progress(body.get("progress"))
@@ -286,7 +387,7 @@ class OpenAIProvider(JobProvider):
         return JobStatus(state, progress, body, poll_after=poll_after)
 
     def fetch(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
-        headers = self.auth_headers(ctx)
+        headers = self.video_headers(ctx)
         video = json_object(ctx, send(ctx, "GET", job.poll_url or self.video_url(ctx, job.job_id), headers=headers))
         content_url = job.result_url or self.video_url(ctx, job.job_id, "content")
         data, content_type = download(ctx, content_url, headers={**headers, "Accept": "application/binary"})
@@ -343,6 +444,14 @@ class OpenAIProvider(JobProvider):
     # -- video ---------------------------------------------------------------------
 
     def _submit_video(self, ctx: ProviderContext, request: VideoGenerationRequest) -> JobHandle:
+        source = remix_source(request)
+        if source is not None:
+            # POST /videos/{id}/remix takes a JSON body with only the new prompt (SDK videos.remix).
+            response = send(
+                ctx, "POST", self.video_url(ctx, source, "remix"), headers=self.video_headers(ctx),
+                json_body={"prompt": request.prompt},
+            )
+            return self._video_handle(ctx, response, {}, request.aspect_ratio)
         aspect_ratio = request.aspect_ratio or "16:9"
         size = SORA_SIZES.get((request.resolution or "720p", aspect_ratio))
         seconds = str(request.duration_seconds or DEFAULT_VIDEO_SECONDS)
@@ -354,7 +463,13 @@ class OpenAIProvider(JobProvider):
             if fields.get("size") and ctx.config.provider_config.get("fit_input_reference", True):
                 data, content_type = fit_image(data, content_type, str(fields["size"]))
             parts.append(("input_reference", (f"reference.{_extension(content_type)}", data, content_type)))
-        response = send(ctx, "POST", self.video_url(ctx), headers=self.auth_headers(ctx), files=parts)
+        response = send(ctx, "POST", self.video_url(ctx), headers=self.video_headers(ctx), files=parts)
+        return self._video_handle(ctx, response, fields, aspect_ratio)
+
+    def _video_handle(
+        self, ctx: ProviderContext, response: requests.Response, fields: dict[str, Any], aspect_ratio: str | None
+    ) -> JobHandle:
+        """The handle of the video job a create or remix call started."""
         body = json_object(ctx, response)
         video_id = body.get("id")
         if not video_id:
@@ -372,8 +487,9 @@ class OpenAIProvider(JobProvider):
             data={
                 "seconds": str(body.get("seconds") or fields.get("seconds") or ""),
                 "size": str(body.get("size") or fields.get("size") or ""),
-                "aspect_ratio": aspect_ratio,
+                "aspect_ratio": aspect_ratio or _aspect_of_size(str(body.get("size") or "")),
                 "http_request_id": request_id_from(response),
+                "remixed_from_video_id": body.get("remixed_from_video_id"),
             },
         )
 
@@ -408,6 +524,9 @@ class OpenAIProvider(JobProvider):
 
 
 def _check_video_request(request: VideoGenerationRequest) -> None:
+    if REMIX_PARAM in request.extra_params:
+        _check_remix_request(request)
+        return
     problems: list[str] = []
     if request.negative_prompt:
         problems.append("negative_prompt is not supported by the Videos API")
@@ -417,6 +536,33 @@ def _check_video_request(request: VideoGenerationRequest) -> None:
         problems.append(f"resolution={wanted[0]!r} with aspect_ratio={wanted[1]!r} has no Sora size (offered: {offered})")
     if problems:
         raise UnsupportedRequestError("; ".join(problems))
+
+
+def remix_source(request: VideoGenerationRequest) -> str | None:
+    """The video id a request asks to remix (``extra_params["remix_video_id"]``), or None."""
+    value = request.extra_params.get(REMIX_PARAM)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not VIDEO_ID_PATTERN.match(value):
+        raise InvalidRequestError(
+            f"extra_params.{REMIX_PARAM}={value!r} is not a video id (letters, digits, '_' or '-', e.g. 'video_123')"
+        )
+    return value
+
+
+def _check_remix_request(request: VideoGenerationRequest) -> None:
+    remix_source(request)
+    set_fields = [
+        name for name in ("duration_seconds", "resolution", "aspect_ratio", "negative_prompt", "video")
+        if getattr(request, name) is not None
+    ]  # fmt: skip
+    if request.image_list:
+        set_fields.append("image_list")
+    set_fields.extend(sorted(f"extra_params.{key}" for key in request.extra_params if key != REMIX_PARAM))
+    if set_fields:
+        raise UnsupportedRequestError(
+            f"a remix takes only a prompt (it keeps the source video's length and size); also set: {', '.join(set_fields)}"
+        )
 
 
 def _check_image_request(model: str, request: ImageGenerationRequest) -> None:
@@ -434,7 +580,7 @@ def _check_image_request(model: str, request: ImageGenerationRequest) -> None:
     if request.size is None and request.aspect_ratio and request.aspect_ratio not in ASPECT_SIZES[family]:
         allowed = ", ".join(ASPECT_SIZES[family])
         problems.append(f"aspect_ratio={request.aspect_ratio!r} has no {family} size (allowed: {allowed})")
-    if family == "gpt-image-2" and request.size not in (None, "auto"):
+    if family in ("gpt-image-2", "gpt-image-2.5") and request.size not in (None, "auto"):
         problems.extend(_gpt_image_2_size_problems(request.size))
     if problems:
         raise UnsupportedRequestError("; ".join(problems))
@@ -531,6 +677,14 @@ def video_path(collection: str, video_id: str | None, suffix: str) -> str:
     if suffix:
         path += f"/{suffix}"
     return path
+
+
+def _aspect_of_size(size: str) -> str | None:
+    """The aspect ratio (16:9 or 9:16) of a Sora size; a remix reports only the size it inherited."""
+    for (_, aspect), known in SORA_SIZES.items():
+        if known == size:
+            return aspect
+    return None
 
 
 def _progress(value: Any) -> int | None:

@@ -13,9 +13,12 @@ from typing import Any
 from schemas import AttemptMetadata, ExecutionMetadata, JobHandle, Modality, utc_now
 
 from .base import AnyConfig, AnyRequest, JobProvider
-from .driver import CallWithTimeout, Emit, Sleep, Steps, provider_attempt_steps
-from .errors import GenerationFailedError, MediagenError, UnsupportedRequestError
-from .registry import capabilities_for, handler_for
+from .claims import JobLedger
+from .driver import GONE_STATUSES, Call, CallWithTimeout, Emit, Sleep, Steps, claim_steps, provider_attempt_steps
+from .errors import GenerationFailedError, MediagenError, PossiblyPaidError, UnsupportedRequestError
+from .keys import output_key
+from .redaction import Redactor
+from .registry import UnknownProviderError, capabilities_for, get_provider, handler_for
 from .responses import completed_update, failed_update
 
 
@@ -53,6 +56,16 @@ def flatten_chain(config: AnyConfig) -> list[AnyConfig]:
     return chain
 
 
+def chain_keys(modality: Modality, config: AnyConfig, request: AnyRequest) -> list[str]:
+    """The output key (:func:`providers.keys.output_key`) of each config in the chain, in order."""
+    keys = []
+    for cfg in flatten_chain(config):
+        handler = handler_for(cfg)
+        real = _real_provider(cfg) if _is_mocked(cfg) else handler
+        keys.append(output_key(modality, request, cfg, getattr(real, "default_base_url", None)))
+    return keys
+
+
 def chain_steps(
     modality: Modality,
     config: AnyConfig,
@@ -60,45 +73,54 @@ def chain_steps(
     retry: RetryPolicy = DEFAULT_RETRY,
     request_id: str | None = None,
     resume: JobHandle | None = None,
+    ledger: JobLedger | None = None,
+    keys: list[str] | None = None,
 ) -> Steps:
     """The whole fallback chain as driver steps; returns the response or raises the last error.
 
-    ``resume`` is a job submitted earlier (from the pipeline's ledger): the first try of
-    the config it belongs to follows that job instead of submitting again. Should the
-    provider report it failed or gone, later tries submit afresh.
+    A job already paid for is followed, never replaced: ``resume`` (a job submitted
+    earlier) is followed by the first try of the config it belongs to, and a try that
+    failed while following its job (poll errors, a 5xx storm) hands that job to the next
+    try. Only the provider saying the job failed or is gone lets a later try submit
+    afresh. With a ``ledger`` every paid call is claimed first under the config's output
+    key (``keys``, computed when not given; see ``providers.claims``).
     """
     request_id = request_id or uuid.uuid4().hex
     chain = flatten_chain(config)
     handlers = [handler_for(cfg) for cfg in chain]  # unknown providers fail before any attempt
+    if ledger is not None and keys is None:
+        keys = chain_keys(modality, config, request)
     metadata = ExecutionMetadata(configs_in_chain=len(chain))
     last_error: MediagenError | None = None
     for position, (cfg, handler) in enumerate(zip(chain, handlers), start=1):
+        key = keys[position - 1] if keys is not None else None
+        follow = _resumable(resume, cfg)
         try_number = 0
         while True:
             try_number += 1
             started = utc_now()
             attempt = partial(_record, metadata, cfg, position, try_number, started, handler)
-            resumable = _resumable(resume, cfg, try_number)
             try:
                 _check_supported(handler, modality, request, cfg)
                 response, provider_request_id = yield from _attempt_steps(
-                    handler, modality, cfg, request, request_id, try_number, resumable
+                    handler, modality, cfg, request, request_id, try_number, follow, ledger, key
                 )
             except UnsupportedRequestError as exc:
                 attempt("skipped", exc)
                 last_error = last_error or exc
                 break
             except MediagenError as exc:
-                _scrub_key(exc, cfg)
+                exc.redact(Redactor([cfg.api_key]))  # a careless handler may echo its key
                 attempt("failed", exc)
                 last_error = exc
                 if exc.stops_chain:
                     break
-                if resumable is not None:
-                    continue  # the earlier job failed or is gone: submit afresh on the same config
+                follow = getattr(exc, "unfinished_job", None)
                 if exc.retryable and try_number <= retry.max_retries:
                     yield Sleep(retry.delay(try_number, exc.retry_after))
                     continue
+                if follow is None and _followed_a_job(exc) and try_number == 1 and resume is not None:
+                    continue  # the job resumed from an earlier run failed or is gone: one fresh submit
                 break
             else:
                 attempt("success", None, request_id=provider_request_id)
@@ -113,19 +135,36 @@ def chain_steps(
     raise error from None
 
 
+def _followed_a_job(error: MediagenError) -> bool:
+    """Whether ``error`` is the provider saying a job it accepted failed or no longer exists."""
+    return isinstance(error, GenerationFailedError) or getattr(error, "status_code", None) in GONE_STATUSES
+
+
+def _real_provider(cfg: AnyConfig) -> Any:
+    """The built-in provider a mocked config stands in for, or None for custom names."""
+    try:
+        return get_provider(cfg.provider)
+    except UnknownProviderError:
+        return None
+
+
 def _check_supported(handler: Any, modality: Modality, request: AnyRequest, cfg: AnyConfig) -> None:
-    if isinstance(handler, JobProvider) and not _is_mocked(cfg):
-        handler.check_request(modality, request, cfg)
+    """Raise ``UnsupportedRequestError`` when the config's model cannot serve the request.
+    A mocked config runs the real provider's own checks, so a mocked dry run skips exactly
+    the rows the real provider would."""
+    real = _real_provider(cfg) if _is_mocked(cfg) else handler
+    if isinstance(real, JobProvider) and real.name != "mock":
+        real.check_request(modality, request, cfg)
         return
     caps = capabilities_for(cfg.provider, cfg.model)
     if caps is not None:
         from .capabilities import check_request
 
-        check_request(caps, modality, request)
+        check_request(caps, modality, request, provider=cfg.provider, model=cfg.model)
 
 
-def _resumable(resume: JobHandle | None, cfg: AnyConfig, try_number: int) -> JobHandle | None:
-    if resume is None or try_number != 1:
+def _resumable(resume: JobHandle | None, cfg: AnyConfig) -> JobHandle | None:
+    if resume is None:
         return None
     if (resume.provider, resume.model) != (cfg.provider, cfg.model) or resume.is_mock != _is_mocked(cfg):
         return None
@@ -140,11 +179,13 @@ def _attempt_steps(
     request_id: str,
     try_number: int,
     resume: JobHandle | None = None,
+    ledger: JobLedger | None = None,
+    key: str | None = None,
 ) -> Steps:
     if isinstance(handler, JobProvider):
         ctx = handler.context(cfg, modality, try_number=try_number)
         try:
-            response = yield from provider_attempt_steps(handler, ctx, request, request_id, resume)
+            response = yield from provider_attempt_steps(handler, ctx, request, request_id, resume, ledger, key)
             return response, ctx.provider_request_id
         except MediagenError as exc:
             if exc.request_id is None and ctx.job is not None:
@@ -152,7 +193,18 @@ def _attempt_steps(
             raise
         except Exception as exc:  # a provider answer we could not understand
             raise _unexpected(exc, cfg) from exc
-    response = yield from _custom_handler_steps(handler, modality, cfg, request)
+    if ledger is not None and key is not None:
+        # A custom handler's call is paid for like a submit: claim it first.
+        claim = yield from claim_steps(ledger, key, request_id, idempotent=False)
+        if claim.action == "follow":
+            raise PossiblyPaidError(f"a job of {cfg.provider}/{cfg.model} is recorded for this request, but "
+                                    "custom handlers cannot be re-attached to", provider=cfg.provider, model=cfg.model)
+    try:
+        response = yield from _custom_handler_steps(handler, modality, cfg, request)
+    except MediagenError:
+        if ledger is not None and key is not None:
+            yield Call(partial(ledger.release, key, request_id, "failed"), kind="ledger")
+        raise
     return response, None
 
 
@@ -190,14 +242,6 @@ def _unexpected(exc: Exception, cfg: AnyConfig) -> MediagenError:
     return GenerationFailedError(
         f"unexpected {type(exc).__name__}: {exc}", provider=cfg.provider, model=cfg.model, retryable=False
     )
-
-
-def _scrub_key(error: MediagenError, cfg: AnyConfig) -> None:
-    """A careless handler may echo its key into an error: never let it out."""
-    key = cfg.api_key
-    if key and len(key) >= 4 and key in error.message:
-        error.message = error.message.replace(key, "***")
-        error.args = (error.message,)
 
 
 def _is_mocked(cfg: AnyConfig) -> bool:

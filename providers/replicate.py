@@ -79,6 +79,15 @@ Facts this module relies on ([C] confirmed from Replicate's docs or public clien
   ``audio_format``; that a bare 64-hex id is a version id.
 - [I] with ``Prefer: wait`` a prediction may come back ``processing`` with file outputs
   already listed; we still poll until ``succeeded`` (the listed URLs may be streams).
+- [C replicate 1.0.7] the official SDK sends the same create / get / cancel requests
+  (paths under ``/v1``, ``Authorization: Bearer``, ``Prefer: wait=N``), and its
+  ``Prediction`` type accepts the emulated answers (tests/conformance/test_replicate.py);
+  ``Cancel-After`` is not in the SDK (from the HTTP reference only).
+- [C replicate 1.0.7; HTTP reference] no idempotency key or dedupe exists for creating
+  predictions: a resent POST starts a second, billed prediction. [I] The only recovery
+  for a create whose answer was lost is to list recent predictions (``GET /predictions``,
+  newest first) and match one by ``created_at`` and ``input`` (inputs are removed after
+  an hour for API predictions).
 """
 
 from __future__ import annotations
@@ -94,6 +103,7 @@ from schemas import ImageGenerationRequest, JobHandle, TTSRequest, VideoGenerati
 
 from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, JobStatus, ProviderContext, ProviderOutput
 from .capabilities import ModelCapabilities
+from .check import KeyCheck
 from .errors import (
     ContentModerationError,
     GenerationFailedError,
@@ -365,6 +375,9 @@ class ReplicateProvider(JobProvider):
     """
 
     name = "replicate"
+    key_check = KeyCheck(
+        path="/account", headers="_headers", source="https://replicate.com/docs/reference/http#account.get",
+    )
     default_base_url = "https://api.replicate.com/v1"
     api_key_env = "REPLICATE_API_TOKEN"
     modalities = frozenset({"video", "image", "tts"})

@@ -27,7 +27,7 @@ Facts relied on. [C] = confirmed from the type definitions of runwayml/sdk-pytho
 - Fields are camelCase: ``promptText``, ``promptImage`` (URI, or ``[{uri, position}]``),
   ``ratio`` (pixel ``W:H``), ``duration``, ``seed``, ``contentModeration``
   ``{publicFigureThreshold: auto|low}``, ``negativePrompt``, ``audio``, ``videoUri``,
-  ``references`` ``[{type: image, uri}]`` (gen4_aleph), ``referenceImages``
+  ``referenceImages``
   ``[{uri, tag?}]`` (text_to_image). [C]
 - Asset URIs: HTTPS URL, ``runway://`` upload URI or data URI; data URIs up to 5 MB
   for images and 16 MB for video. [C] Plain ``http://`` URLs are rejected [C], so they
@@ -37,15 +37,21 @@ Facts relied on. [C] = confirmed from the type definitions of runwayml/sdk-pytho
   832:1104, 1584:672), duration 2-10 required, first frame only, seed;
   ``gen4_turbo`` i2v only (same six ratios), optional duration (2-10 [I]), seed;
   ``veo3.1`` / ``veo3.1_fast`` t2v + i2v, ratios 1280:720, 720:1280, 1080:1920,
-  1920:1080, duration 4|6|8, ``audio``, first + optional last frame (never last alone),
-  ``negativePrompt`` on i2v, no seed; ``veo3`` same ratios, duration 8 required, first
-  frame only; ``gen4_aleph`` v2v, ratios as gen4 plus 848:480, 640:480, ``promptText``
-  required, up to one image reference; ``aleph2`` v2v, ``promptText`` optional, free
-  ``ratio`` [C] (its values unverified [I], so no aspect ratio is mapped);
+  1920:1080, duration 4|6|8, ``audio``, ``seed``, ``negativePrompt`` (both endpoints),
+  first + optional last frame (never last alone), ``promptText`` optional on i2v;
+  ``aleph2`` v2v, ``promptText`` optional, ``seed``, free ``ratio`` [C] (its values
+  unverified [I], so no aspect ratio is mapped);
   ``gen4_image`` (0-3 reference images) and ``gen4_image_turbo`` (1-3 required), one
   output, ratios 1024:1024, 1080:1080, 1168:880, 1360:768, 1440:1080, 1080:1440,
   1808:768, 1920:1080, 1080:1920, 2112:912, 1280:720, 720:1280, 720:720, 960:720,
   720:960, 1680:720.
+- Retired [C runwayml 5.24.0]: ``veo3`` and ``gen4_aleph`` are in no request type of the
+  SDK any more (only in the organization usage report's model list); their catalog
+  entries are ``retired`` (replacements veo3.1 / aleph2), so configs naming them are
+  skipped before any call. No shutdown date is published in the SDK.
+- Idempotency [C runwayml 5.24.0 ``_base_client``]: the SDK leaves its
+  ``_idempotency_header`` unset, so it never sends an ``Idempotency-Key``, and Runway's
+  reference documents none: a resent POST creates a second task.
 - Which pixel ratio stands for which (resolution, aspect ratio) pair is our choice [I]:
   video 720p rows are the gen4 ratios, veo 1080p rows 1920:1080 / 1080:1920, aleph 480p
   rows 848:480 / 640:480; images default to the 1080p row (``extra_params
@@ -54,8 +60,7 @@ Facts relied on. [C] = confirmed from the type definitions of runwayml/sdk-pytho
 
 Request fields Runway has no parameter for: those that change *what* is made
 (``negative_prompt`` where not accepted, image ``quality``/``style``/``mask_image``)
-make the config skip the request; pure hints (``seed`` on veo models,
-``enhance_prompt``) are dropped. ``extra_params`` are sent as Runway fields verbatim
+make the config skip the request; pure hints (``enhance_prompt``) are dropped. ``extra_params`` are sent as Runway fields verbatim
 (except ``resolution`` and ``reference_tags``, read here).
 """
 
@@ -69,7 +74,8 @@ from urllib.parse import quote, urlsplit
 from schemas import ImageGenerationRequest, JobHandle, MediaType, VideoGenerationRequest
 
 from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, JobStatus, ProviderContext, ProviderOutput
-from .capabilities import ModelCapabilities
+from .capabilities import Lifecycle, ModelCapabilities
+from .check import KeyCheck
 from .errors import (
     ContentModerationError,
     GenerationFailedError,
@@ -149,6 +155,7 @@ class RunwayModel:
     """True: takes ``audio``; False: makes silent video; None: not documented."""
     negative_prompt_on: frozenset[str] = frozenset()
     content_moderation: bool = True
+    lifecycle: Lifecycle = Lifecycle()
     notes: str = ""
 
     def capabilities(self) -> ModelCapabilities:
@@ -174,6 +181,7 @@ class RunwayModel:
             generates_audio=self.audio,
             max_outputs=1,
             sizes=tuple(s.replace(":", "x") for s in IMAGE_SIZES) + ("auto",) if self.modality == "image" else None,
+            lifecycle=self.lifecycle,
             notes=self.notes,
         )
 
@@ -188,13 +196,13 @@ _VEO31 = RunwayModel(
     durations=(4, 6, 8),
     image_roles=_FRAME_ROLES,
     max_images=2,
-    seed=False,
     audio=True,
-    negative_prompt_on=frozenset({"image_to_video"}),
+    negative_prompt_on=frozenset({"text_to_video", "image_to_video"}),
     content_moderation=False,
-    notes="last_frame needs a first_frame; negative_prompt only with a first_frame",
+    notes="last_frame needs a first_frame",
 )
 """veo3.1 and veo3.1_fast: the fast variant takes exactly the same fields."""
+_GONE_FROM_SDK = "runwayml 5.24.0 request types (text/image/video_to_video create params no longer accept it)"
 
 MODELS: dict[str, RunwayModel] = {
     "gen4.5": RunwayModel(
@@ -220,25 +228,17 @@ MODELS: dict[str, RunwayModel] = {
     ),
     "veo3.1": _VEO31,
     "veo3.1_fast": _VEO31,
+    # Gone from every request type of runwayml 5.24.0 (they survive only in the usage
+    # report's model list), so the API no longer takes them: refused before any call.
     "veo3": RunwayModel(
         "video",
         {"text_to_video": VEO_RATIOS, "image_to_video": VEO_RATIOS},
-        durations=(8,),
-        required_duration=8,
-        image_roles=("first_frame",),
-        max_images=1,
-        seed=False,
-        negative_prompt_on=frozenset({"image_to_video"}),
-        content_moderation=False,
-        notes="negative_prompt only with a first_frame",
+        lifecycle=Lifecycle(status="retired", replacement="veo3.1", source=_GONE_FROM_SDK),
     ),
     "gen4_aleph": RunwayModel(
         "video",
         {"video_to_video": ALEPH_RATIOS},
-        image_roles=_REFERENCE_ROLES,
-        max_images=1,
-        audio=False,
-        notes="video-to-video: needs an input video; output length follows it (duration_seconds ignored)",
+        lifecycle=Lifecycle(status="retired", replacement="aleph2", source=_GONE_FROM_SDK),
     ),
     "aleph2": RunwayModel(
         "video",
@@ -282,6 +282,9 @@ class RunwayProvider(JobProvider):
     """Runway video (text/image/video-to-video) and image (text-to-image) generation."""
 
     name = "runway"
+    key_check = KeyCheck(
+        path="/v1/organization", headers="headers", source="https://docs.dev.runwayml.com/api/#tag/Organization",
+    )
     default_base_url = "https://api.dev.runwayml.com"
     api_key_env = "RUNWAYML_API_SECRET"
     modalities = frozenset({"video", "image"})
@@ -500,9 +503,6 @@ def video_body(ctx: ProviderContext, spec: RunwayModel, plan: Plan, request: Vid
         body["ratio"] = plan.ratio
     if plan.endpoint == "video_to_video":
         body["videoUri"] = asset_uri(ctx, request.video, "video")  # type: ignore[arg-type]
-        references = [img for img in request.image_list if img["type"] in _REFERENCE_ROLES]
-        if references:
-            body["references"] = [{"type": "image", "uri": asset_uri(ctx, img["image"], "image")} for img in references]
     elif plan.endpoint == "image_to_video":
         body["promptImage"] = _prompt_image(ctx, request)
     if plan.endpoint != "video_to_video":

@@ -6,7 +6,7 @@ holding base64 audio, so :meth:`SarvamProvider.submit` returns the finished
 
 Decisions
 ---------
-- **Language code.** Sarvam requires ``target_language_code`` (one of
+- **Language code.** Sarvam requires ``language_code`` (one of
   :data:`LANGUAGE_CODES`). A request without one, or with a language Sarvam does not
   speak, is refused *before any HTTP request* with ``UnsupportedRequestError`` naming
   the field and listing the allowed codes. That records a ``skipped`` attempt and
@@ -23,8 +23,9 @@ Decisions
 - **Sample rate.** An explicit ``output_format.sample_rate`` the model cannot produce
   is refused before any request. The schema's *default* format (mp3, 44100 Hz,
   128 kbps) is a default, not a requirement: when the model cannot do 44100 Hz
-  (bulbul:v2), ``speech_sample_rate`` is left out and Sarvam uses its own default.
-  ``sample_rate=None`` always means "the model's default".
+  (bulbul:v2), ``speech_sample_rate`` is left out and Sarvam uses its own default
+  (22050 Hz). ``sample_rate=None`` means "the model's default" -- except for opus,
+  where 24000 Hz is asked for, Sarvam's default not being an Opus rate.
 - **Bitrate** is ignored: the REST endpoint has no bitrate field (WebSocket only).
 - **Several audios.** One ``text`` gives one audio; should the API ever return
   several, they are joined (WAV data chunks merged; MP3 and raw PCM concatenated),
@@ -32,7 +33,7 @@ Decisions
 
 Field mapping
 -------------
-``text`` -> ``text``; ``language_code`` -> ``target_language_code``; ``config.model``
+``text`` -> ``text``; ``language_code`` -> ``language_code``; ``config.model``
 -> ``model``; ``voice_id`` -> ``speaker`` (default per model); ``output_format.format``
 -> ``output_audio_codec`` (``pcm`` is sent as ``linear16``); ``output_format.sample_rate``
 -> ``speech_sample_rate``. Tuning knobs (``pace`` — alias ``speed`` —, ``pitch``,
@@ -42,32 +43,39 @@ Field mapping
 on bulbul:v3) is refused before any request. Other ``extra_params`` are passed
 through as top-level body fields, except the fields mapped above.
 
-Facts relied on ([C] confirmed in Sarvam's docs or Sarvam's own repositories,
-[I] inferred / third-party / unverified)
-- Base ``https://api.sarvam.ai``, header ``api-subscription-key``. [C]
-- ``POST /text-to-speech`` JSON ``{text, target_language_code, model, speaker, pace,
-  pitch, loudness, temperature, speech_sample_rate, output_audio_codec,
-  enable_preprocessing, dict_id}`` -> ``{request_id, audios: [<base64>]}``. [C]
-- Languages: en, hi, bn, ta, te, kn, ml, mr, gu, pa, od (all ``-IN``). [C]
-- Models ``bulbul:v3`` (default speaker ``shubh``; pace 0.5-2.0, temperature
-  0.01-1.0; no pitch/loudness — 400) and ``bulbul:v2`` (speaker ``anushka``; pitch,
-  loudness, pace 0.3-3.0). [C] ``bulbul:v4-flash`` (persona speakers such as
-  ``shubh_enhi_ads``; pitch/loudness; codecs WAV, MP3, FLAC, AAC). [C docs; its
-  sample rates and text limit are I — assumed equal to v3's streaming set, 8-24 kHz]
+Facts relied on ([C] confirmed in Sarvam's docs, Sarvam's own repositories or the
+official ``sarvamai`` SDK 0.1.39 (``text_to_speech/raw_client.py`` and ``types/``), which
+is the conformance oracle in ``tests/conformance/test_sarvam.py``; [I] inferred /
+third-party / unverified)
+- Base ``https://api.sarvam.ai``, header ``api-subscription-key``. [C SDK]
+- ``POST /text-to-speech`` JSON ``{text, language_code, model, speaker, pace, pitch,
+  loudness, temperature, speech_sample_rate, output_audio_codec, enable_preprocessing,
+  dict_id, enable_cached_responses}`` -> ``{request_id, audios: [<base64>]}``. [C SDK]
+  The language field was ``target_language_code`` in sarvamai 0.1.10 and earlier; the
+  current SDK sends ``language_code`` only, and so do we: the SDK is generated from
+  Sarvam's current API definition, and whether the server still takes the old name is
+  undocumented, so relying on it would be relying on an accident.
+- Languages: en, hi, bn, ta, te, kn, ml, mr, gu, pa, od (all ``-IN``). [C SDK]
+- Models ``bulbul:v3`` (API default; speaker ``shubh``), ``bulbul:v4-flash`` ("same
+  request/response contract as bulbul:v3"; persona speakers, default
+  ``shubh_enhi_ads``) and ``bulbul:v2`` (legacy; speaker ``anushka``). Pitch and
+  loudness only on v2; pace 0.5-2.0 on v3/v4-flash, 0.3-3.0 on v2. [C SDK]
 - Sample rates 8000/16000/22050/24000 for every model; 32000/44100/48000 for
-  bulbul:v3 over REST only. [C] Opus output only at 8/16/24/48 kHz. [I — Opus itself
-  encodes at 8/12/16/24/48 kHz; what Sarvam does with 22050 Opus is undocumented]
-- Codecs ``mp3, wav, linear16, mulaw, alaw, opus, flac, aac``; REST default WAV. [C]
+  bulbul:v3 and bulbul:v4-flash over REST only. Default 22050 Hz when
+  ``speech_sample_rate`` is omitted. [C SDK] Opus output only at 8/16/24/48 kHz. [I —
+  Opus itself encodes at 8/12/16/24/48 kHz]
+- Codecs ``mp3, wav, linear16, mulaw, alaw, opus, flac, aac``; REST default WAV. [C SDK]
+  ``opus`` on ``/text-to-speech`` with bulbul:v3 and v4-flash "currently returns a
+  validation error" [C SDK], so it is offered for bulbul:v2 only.
   ``linear16`` over REST is raw s16le mono without a header. [I — a RIFF header is
   detected and labelled audio/wav if present]; Opus comes in an Ogg container. [I]
-- REST text limit 2500 characters for bulbul:v3 (and v4-flash). [C] 1500 for
-  bulbul:v2. [I]
-- Errors: ``{"error": {"message", "code", "request_id"}}`` (+ ``x-request-id`` header);
-  400 ``invalid_request_error``, 403 ``invalid_api_key_error`` (auth is 403, not 401),
-  422 ``unprocessable_entity_error``, 429 ``rate_limit_exceeded_error`` (retry) or
-  ``insufficient_quota_error`` (credits exhausted: not retried, the chain goes on),
-  5xx transient. [C] Sarvam documents no content-moderation error for TTS, so none
-  is mapped. [C by absence]
+- REST text limit 2500 characters for bulbul:v3 and v4-flash, 1500 for bulbul:v2. [C SDK]
+- Errors: ``{"error": {"message", "code", "request_id"}}`` (SDK type ``ErrorMessage``;
+  + ``x-request-id`` header); 400 ``invalid_request_error``, 403
+  ``invalid_api_key_error`` (auth is 403, not 401), 422 ``unprocessable_entity_error``,
+  429 ``rate_limit_exceeded_error`` (retry) or ``insufficient_quota_error`` (credits
+  exhausted: not retried, the chain goes on), 5xx transient. [C SDK] Sarvam documents no
+  content-moderation error for TTS, so none is mapped. [C by absence]
 """
 
 from __future__ import annotations
@@ -84,11 +92,12 @@ from schemas.audio import default_output_format
 
 from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, ProviderContext, ProviderOutput
 from .capabilities import ModelCapabilities
+from .check import KeyCheck
 from .errors import GenerationFailedError, MediagenError, ProviderHTTPError, UnsupportedRequestError
 from .http import decode_output_base64, default_http_error, request_id_from, send
 
 LANGUAGE_CODES = ("en-IN", "hi-IN", "bn-IN", "ta-IN", "te-IN", "kn-IN", "ml-IN", "mr-IN", "gu-IN", "pa-IN", "od-IN")
-"""The ``target_language_code`` values Sarvam's TTS accepts."""
+"""The ``language_code`` values Sarvam's TTS accepts."""
 
 _LANGUAGE_ALIASES = {code.split("-")[0]: code for code in LANGUAGE_CODES} | {"or": "od-IN"}
 
@@ -97,9 +106,18 @@ CODECS = {"mp3": "mp3", "wav": "wav", "pcm": "linear16", "flac": "flac", "opus":
 
 _CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "pcm": "audio/pcm", "flac": "audio/flac", "opus": "audio/ogg"}
 _BASE_RATES = (8000, 16000, 22050, 24000)
+_REST_RATES = _BASE_RATES + (32000, 44100, 48000)
+_DEFAULT_RATE = 22050
+# opus is in the codec enum but "currently returns a validation error" on bulbul:v3/v4-flash.
+_V3_FORMATS = ("mp3", "wav", "pcm", "flac")
+_V3_REJECTED = frozenset({"pitch", "loudness"})
 _OPUS_RATES = frozenset({8000, 12000, 16000, 24000, 48000})
+_OPUS_DEFAULT_RATE = 24000
 _KNOBS = ("pace", "pitch", "loudness", "temperature", "enable_preprocessing", "dict_id")
-_RESERVED_FIELDS = frozenset({"text", "target_language_code", "model", "output_audio_codec", "speech_sample_rate"})
+# target_language_code (the name in sarvamai <= 0.1.10) is never passed through next to language_code.
+_RESERVED_FIELDS = frozenset(
+    {"text", "language_code", "target_language_code", "model", "output_audio_codec", "speech_sample_rate"}
+)
 _QUOTA_CODES = frozenset({"insufficient_quota_error"})
 
 
@@ -117,26 +135,27 @@ class BulbulModel:
 
 BULBUL = {
     "bulbul:v3": BulbulModel(
-        sample_rates=_BASE_RATES + (32000, 44100, 48000),
-        default_sample_rate=24000,
+        sample_rates=_REST_RATES,
+        default_sample_rate=_DEFAULT_RATE,
         max_chars=2500,
         default_speaker="shubh",
-        formats=("mp3", "wav", "pcm", "flac", "opus"),
-        rejected_knobs=frozenset({"pitch", "loudness"}),
+        formats=_V3_FORMATS,
+        rejected_knobs=_V3_REJECTED,
     ),
     "bulbul:v2": BulbulModel(
         sample_rates=_BASE_RATES,
-        default_sample_rate=22050,
+        default_sample_rate=_DEFAULT_RATE,
         max_chars=1500,
         default_speaker="anushka",
         formats=("mp3", "wav", "pcm", "flac", "opus"),
     ),
     "bulbul:v4-flash": BulbulModel(
-        sample_rates=_BASE_RATES,
-        default_sample_rate=24000,
+        sample_rates=_REST_RATES,
+        default_sample_rate=_DEFAULT_RATE,
         max_chars=2500,
         default_speaker="shubh_enhi_ads",
-        formats=("mp3", "wav", "flac"),
+        formats=_V3_FORMATS,
+        rejected_knobs=_V3_REJECTED,
     ),
 }
 
@@ -154,6 +173,10 @@ class SarvamProvider(JobProvider):
     """Sarvam AI Bulbul text-to-speech (Indian languages), synchronous REST."""
 
     name = "sarvam"
+    key_check = KeyCheck(  # lists chat models only, so no judgement of TTS models
+        path="/v2/models", key_header="api-subscription-key",
+        source="https://docs.sarvam.ai/api-reference/chat/models-v2",
+    )
     default_base_url = "https://api.sarvam.ai"
     api_key_env = "SARVAM_API_KEY"
     modalities = frozenset({"tts"})
@@ -161,7 +184,7 @@ class SarvamProvider(JobProvider):
         "bulbul:v3": _capabilities(BULBUL["bulbul:v3"], "11 Indian languages (language_code required); pace, temperature"),
         "bulbul:v2": _capabilities(BULBUL["bulbul:v2"], "11 Indian languages (language_code required); pace, pitch, loudness"),
         "bulbul:v4-flash": _capabilities(
-            BULBUL["bulbul:v4-flash"], "persona speakers; language_code required; pace, pitch, loudness"
+            BULBUL["bulbul:v4-flash"], "persona speakers; language_code required; pace, temperature"
         ),
     }
 
@@ -228,7 +251,7 @@ def tts_problems(request: TTSRequest, config: AnyConfig) -> list[str]:
     problems: list[str] = []
     allowed = ", ".join(LANGUAGE_CODES)
     if not request.language_code:
-        problems.append(f"sarvam needs language_code (target_language_code); allowed: {allowed}")
+        problems.append(f"sarvam needs language_code; allowed: {allowed}")
     elif normalise_language(request.language_code) is None:
         problems.append(f"language_code={request.language_code!r} not supported by sarvam (allowed: {allowed})")
     if spec is None:
@@ -257,11 +280,13 @@ def requested_rate(fmt: AudioOutputFormat, spec: BulbulModel | None) -> int | No
     The schema's default format is a default, not a requirement: its 44100 Hz is only
     asked for when the model can produce it.
     """
-    if fmt.sample_rate is None:
-        return None
-    if fmt == default_output_format() and spec is not None and fmt.sample_rate not in spec.sample_rates:
-        return None
-    return fmt.sample_rate
+    rate = fmt.sample_rate
+    if rate is not None and fmt == default_output_format() and spec is not None and rate not in spec.sample_rates:
+        rate = None
+    if rate is None and fmt.format == "opus":
+        # Sarvam's default (22050 Hz) is not an Opus rate: ask for the nearest one that is.
+        return _OPUS_DEFAULT_RATE
+    return rate
 
 
 def knob(request: TTSRequest, config: AnyConfig, name: str) -> Any:
@@ -280,7 +305,8 @@ def tts_body(request: TTSRequest, config: AnyConfig) -> dict[str, Any]:
     fmt = request.output_format
     body: dict[str, Any] = {
         "text": request.text,
-        "target_language_code": normalise_language(request.language_code) or request.language_code,
+        # Only the current SDK's name: target_language_code (sarvamai <= 0.1.10) is not sent as well.
+        "language_code": normalise_language(request.language_code) or request.language_code,
         "model": config.model,
         "output_audio_codec": CODECS.get(fmt.format, fmt.format),
     }
@@ -321,7 +347,7 @@ def tts_output(ctx: ProviderContext, response: requests.Response, request: TTSRe
             content_type = "audio/wav"
         else:
             spec = BULBUL.get(ctx.model)
-            rate = body.get("speech_sample_rate") or (spec.default_sample_rate if spec else 24000)
+            rate = body.get("speech_sample_rate") or (spec.default_sample_rate if spec else _DEFAULT_RATE)
             duration = len(data) / 2 / rate
     raw = {k: v for k, v in payload.items() if k != "audios"} | {"audio_count": len(clips)}
     return ProviderOutput(

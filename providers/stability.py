@@ -9,12 +9,13 @@ Model ids (``config.model``) -> endpoint:
 ==========================================================  ===========================================
 ``stable-image-ultra`` (alias ``ultra``)                    ``/generate/ultra``
 ``stable-image-core`` (alias ``core``)                      ``/generate/core``
-``sd3.5-large``, ``sd3.5-large-turbo``, ``sd3.5-medium``    ``/generate/sd3`` with ``model=<id>``
+``sd3.5-large``, ``sd3.5-large-turbo``, ``sd3.5-medium``,   ``/generate/sd3`` with ``model=<id>``
+``sd3.5-flash``
 (any other ``sd3*`` id is sent to ``/sd3`` the same way)
 ==========================================================  ===========================================
 
 Request mapping: ``prompt``, ``negative_prompt``, ``aspect_ratio``, ``seed`` (0 = random),
-``style`` -> ``style_preset`` (ultra, core), ``output_format`` from ``extra_params`` or
+``style`` -> ``style_preset`` (all three endpoints), ``output_format`` from ``extra_params`` or
 ``provider_config`` (default ``png``). A ``reference`` image makes it image-to-image:
 the file goes in the ``image`` part with ``strength`` (``extra_params``, else
 ``provider_config``, else 0.5 - the API requires one) and, on sd3, ``mode=image-to-image``;
@@ -47,9 +48,18 @@ official samples, [I] inferred, not verified against the live API):
 - [C] error body ``{id, name, errors[]}``; 400 invalid parameters, 403 ``content_moderation``,
   413 too large, 422 rejected, 429 rate limit, 500; 150 requests / 10 s, after a 429 the
   key is timed out for 60 s (used as retry_after when no Retry-After header comes).
-- [I] JSON response keys ``image``, ``finish_reason``, ``seed``; sd3 ``output_format``
-  limited to png|jpeg; ``style_preset`` not accepted on sd3; the exact 400 message for a
+- [C ComfyUI ``comfy_api_nodes/apis/stability_api.py``, the request models of Comfy's
+  Stability API nodes] sd3 takes ``style_preset`` and ``cfg_scale`` too (ultra/sd3
+  ``image`` + ``strength``); JSON answers are ``{image, finish_reason, seed}``;
+  ``sd3.5-flash`` is an sd3 model id.
+- [I] sd3 ``output_format`` limited to png|jpeg; the exact 400 message for a
   non-multipart body.
+
+Ground truth: Stability has no official REST SDK (its ``stability-sdk`` is the retired
+gRPC client), so tests/conformance/test_stability.py holds the request and answer shapes
+copied from the API reference (https://platform.stability.ai/docs/api-reference, the
+``/v2beta/stable-image/generate/{ultra,core,sd3}`` operations) and checks our multipart
+bodies and the emulator's answers against them.
 """
 
 from __future__ import annotations
@@ -63,6 +73,7 @@ from schemas import ImageGenerationRequest
 
 from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, ProviderContext, ProviderOutput
 from .capabilities import ModelCapabilities
+from .check import KeyCheck
 from .errors import (
     ContentModerationError,
     GenerationFailedError,
@@ -107,10 +118,6 @@ class Endpoint:
         return ("png", "jpeg") if self.name == "sd3" else ("png", "jpeg", "webp")
 
     @property
-    def takes_style(self) -> bool:
-        return self.name != "sd3"
-
-    @property
     def takes_image(self) -> bool:
         return self.name != "core"
 
@@ -146,6 +153,7 @@ MODELS: dict[str, ModelCapabilities] = {
     "sd3.5-large": _caps(("reference",), f"png or jpeg; reference image = image-to-image; {_MORE_RATIOS}"),
     "sd3.5-large-turbo": _caps(("reference",), f"png or jpeg; reference image = image-to-image; {_MORE_RATIOS}"),
     "sd3.5-medium": _caps(("reference",), f"png or jpeg; reference image = image-to-image; {_MORE_RATIOS}"),
+    "sd3.5-flash": _caps(("reference",), f"png or jpeg; reference image = image-to-image; {_MORE_RATIOS}"),
 }
 
 
@@ -161,6 +169,10 @@ class StabilityProvider(JobProvider):
     """
 
     name = "stability"
+    key_check = KeyCheck(
+        path="/v1/user/account", headers="_headers",
+        source="https://platform.stability.ai/docs/api-reference#tag/User/paths/~1v1~1user~1account/get",
+    )
     default_base_url = "https://api.stability.ai"
     api_key_env = "STABILITY_API_KEY"
     modalities = frozenset({"image"})
@@ -179,7 +191,7 @@ class StabilityProvider(JobProvider):
         if endpoint is None:
             raise UnsupportedRequestError(
                 f"model={config.model!r} is not a Stability image model "
-                "(use stable-image-ultra, stable-image-core, sd3.5-large, sd3.5-large-turbo or sd3.5-medium)"
+                f"(use one of {', '.join(MODELS)})"
             )
         super().check_request(modality, request, config)
         _check_image_request(endpoint, request, config)  # type: ignore[arg-type]
@@ -255,11 +267,8 @@ def _check_image_request(endpoint: Endpoint, request: ImageGenerationRequest, co
         raise UnsupportedRequestError(
             f"output_format={fmt!r} not supported by {config.model} (allowed: {', '.join(endpoint.output_formats)})"
         )
-    if request.style is not None:
-        if not endpoint.takes_style:
-            raise UnsupportedRequestError(f"style={request.style!r}: {config.model} has no style presets")
-        if request.style not in STYLE_PRESETS:
-            raise UnsupportedRequestError(f"style={request.style!r} is not a Stability style_preset ({', '.join(STYLE_PRESETS)})")
+    if request.style is not None and request.style not in STYLE_PRESETS:
+        raise UnsupportedRequestError(f"style={request.style!r} is not a Stability style_preset ({', '.join(STYLE_PRESETS)})")
     if request.image_list and not endpoint.takes_image:
         raise UnsupportedRequestError(f"{config.model} takes no input image")
 

@@ -35,9 +35,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Iterator
 
-from schemas import JobHandle
-
-from .driver import Call, CallWithTimeout, Emit, Sleep, Steps, Submitted
+from .driver import Call, CallWithTimeout, Emit, Sleep, Steps
 from .errors import GenerationTimeoutError, MediagenError
 from .limits import GlobalLimiter, LimiterRegistry, ProviderLimiter
 
@@ -54,7 +52,6 @@ _COUNTER_NAMES = (
     "ledger_writes", "throttles", "slot_waits", "submit_waits", "poll_waits", "callback_errors",
 )  # fmt: skip
 
-SubmittedCallback = Callable[[str, JobHandle], None]
 ProgressCallback = Callable[[str, Any], None]
 
 
@@ -168,12 +165,10 @@ class JobWindow:
     is full); ``threads`` is the pool that runs blocking calls. ``limiters`` is
     usually the one registry of the worker process, shared by every window in it.
 
-    Callbacks: ``on_submitted(item_id, job)`` runs on a pool thread (it is I/O: the
-    ledger write) after a provider accepted a job, and the item's generator waits for
-    it, so the handle is recorded before the first poll; an exception it raises is
-    logged and counted (``callback_errors``), and the job goes on. ``on_progress
-    (item_id, update)`` runs on the scheduler thread and must be quick. Neither runs on
-    the caller's thread: do not update Beam metrics from them.
+    Ledger calls (claims, job records) are ``Call`` steps of kind ``ledger``: they run on
+    the pool like any other blocking call, unthrottled. ``on_progress(item_id, update)``
+    runs on the scheduler thread and must be quick; it never runs on the caller's thread:
+    do not update Beam metrics from it.
 
     Use as a context manager, or call :meth:`close`.
     """
@@ -184,7 +179,6 @@ class JobWindow:
         *,
         max_in_flight: int = 100,
         threads: int = 8,
-        on_submitted: SubmittedCallback | None = None,
         on_progress: ProgressCallback | None = None,
         name: str = "mediagen-window",
     ) -> None:
@@ -194,7 +188,6 @@ class JobWindow:
             raise ValueError(f"threads must be at least 1, got {threads}")
         self.max_in_flight = max_in_flight
         self._limiters = limiters
-        self._on_submitted = on_submitted
         self._on_progress = on_progress
         self._name = name
         self._capacity = threading.BoundedSemaphore(max_in_flight)
@@ -431,11 +424,7 @@ class JobWindow:
                     return
             elif isinstance(step, Emit):
                 self._notify_progress(item, step.update)
-            elif isinstance(step, Submitted) and self._on_submitted is not None:
-                self._count("ledger_writes")
-                self._on_pool(item, "ledger", partial(self._on_submitted, item.item_id, step.job), self._ledger_done)
-                return
-            # Anything else (or Submitted without a callback) needs nothing: carry on, like drive_sync.
+            # Anything else needs nothing: carry on, like drive_sync.
 
     def _wake(self, item: _Item, op: int) -> None:
         if not item.done and item.op == op:
@@ -464,14 +453,6 @@ class JobWindow:
         except Exception:
             self._count("callback_errors")
             log.warning("on_progress callback raised for item %r; the job goes on", item.item_id, exc_info=True)
-
-    def _ledger_done(self, item: _Item, op: int, value: Any, error: BaseException | None) -> None:
-        if item.done or item.op != op:
-            return
-        if error is not None:
-            self._count("callback_errors")
-            log.error("on_submitted raised for item %r; the job goes on unrecorded", item.item_id, exc_info=error)
-        self._advance(item, None, None)
 
     # -- admission: in-flight slots and tokens ----------------------------------------
 
@@ -657,7 +638,7 @@ class JobWindow:
             self._counts[name] += 1
 
 
-_COUNTERS = {"submit": "submits", "poll": "polls", "fetch": "fetches"}
+_COUNTERS = {"submit": "submits", "poll": "polls", "fetch": "fetches", "ledger": "ledger_writes"}
 
 
 def _kind(step: Call | CallWithTimeout) -> str:

@@ -38,8 +38,23 @@ reports); [I] = inferred or unverified.
   [C tarash]. ``expired`` = the deferred request lapsed; we treat it as a retryable
   generation failure (a fresh submit can succeed) [I]. ``error.code`` ``internal_error``
   is retried; codes mentioning moderation/safety are moderation [I].
-- Videos come with generated audio; there is no switch to turn it off [I], so
-  ``generate_audio=False`` skips the config.
+- ``generate_audio`` (bool) is a field of the video request [C xai-sdk-python
+  ``proto/v6/video_pb2.pyi`` ``GenerateVideoRequest``]; it is sent as given, so
+  ``generate_audio=False`` asks for a silent video (videos have audio by default).
+- ``grok-imagine-video``: 480p/720p [C docs.x.ai video overview];
+  ``grok-imagine-video-1.5``: also 1080p, for text-to-video only [C docs.x.ai
+  model-capabilities/video/generation].
+- Lifecycle [C xAI migration guides]: ``grok-imagine-image-pro`` retired 2026-05-15
+  (docs.x.ai/developers/migration/may-15-retirement), ``grok-imagine-image-quality``
+  retired 2026-11-02 (docs.x.ai/developers/migration/imagine-image-quality-nov-2); both
+  slugs now resolve to ``grok-imagine-image-2.0`` at ``quality: low``, a different model
+  and price, so the catalog marks them ``retired`` and configs must name 2.0.
+  ``grok-imagine-image-2.0`` takes ``quality`` low|medium and adds 21:9.
+
+Ground truth: xAI has no REST SDK (xai-sdk speaks gRPC), so the request and answer
+shapes in tests/conformance/test_xai.py are copied from xAI's REST reference
+(docs.x.ai/developers/rest-api-reference/inference/{images,videos}) and the field names
+of xai-sdk-python's ``video_pb2`` / ``image_pb2`` protos.
 
 Request fields xAI has no parameter for: ``size`` (other than ``auto``), ``style``,
 ``negative_prompt``, ``mask_image`` and image ``quality`` values other than
@@ -51,13 +66,15 @@ chooses image URLs (default) or base64.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Mapping
 from urllib.parse import quote
 
 from schemas import ImageGenerationRequest, JobHandle, VideoGenerationRequest
 
 from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, JobStatus, ProviderContext, ProviderOutput
-from .capabilities import ModelCapabilities
+from .capabilities import Lifecycle, ModelCapabilities
+from .check import KeyCheck
 from .errors import (
     ContentModerationError,
     GenerationFailedError,
@@ -83,31 +100,53 @@ _IMAGE = ModelCapabilities(
     sizes=("auto",),
     notes="no size: use aspect_ratio and extra_params resolution='1k'|'2k'",
 )
+_REDIRECTED = "the slug now serves grok-imagine-image-2.0 at quality low (another model and price)"
+_VIDEO = ModelCapabilities(
+    modalities=frozenset({"video"}),
+    min_duration=1,
+    max_duration=15,
+    resolutions=("480p", "720p"),
+    aspect_ratios=VIDEO_ASPECTS,
+    image_roles=("first_frame",),
+    max_input_images=1,
+    accepts_video_input=True,
+    generates_audio=True,
+    max_outputs=1,
+    notes="audio on unless generate_audio=False; an input video is an edit (prompt only; cut to 8 s at 854x480)",
+)
 
 
 class XAIProvider(JobProvider):
     """xAI Grok Imagine: text-to-image, and text/image-to-video plus video edits."""
 
     name = "xai"
+    key_check = KeyCheck(
+        path="/models", headers="headers", models_from="data[].id",
+        source="https://docs.x.ai/docs/api-reference#list-models",
+    )
     default_base_url = "https://api.x.ai/v1"
     api_key_env = "XAI_API_KEY"
     modalities = frozenset({"video", "image"})
     models = {
         "grok-imagine-image": _IMAGE,
-        "grok-imagine-image-quality": _IMAGE,
-        "grok-imagine-image-pro": _IMAGE.model_copy(update={"notes": "deprecated 2026-05-15: use grok-imagine-image-quality"}),
-        "grok-imagine-video": ModelCapabilities(
-            modalities=frozenset({"video"}),
-            min_duration=1,
-            max_duration=15,
-            resolutions=("480p", "720p"),
-            aspect_ratios=VIDEO_ASPECTS,
-            image_roles=("first_frame",),
-            max_input_images=1,
-            accepts_video_input=True,
-            max_outputs=1,
-            notes="always with audio; an input video is an edit (prompt only; cut to 8 s at 854x480)",
-        ),
+        "grok-imagine-image-2.0": _IMAGE.model_copy(update={
+            "aspect_ratios": IMAGE_ASPECTS + ("21:9",),
+            "notes": "quality low|medium; no size: use aspect_ratio and extra_params resolution='1k'|'2k'",
+        }),
+        "grok-imagine-image-quality": _IMAGE.model_copy(update={"lifecycle": Lifecycle(
+            status="retired", date=date(2026, 11, 2), replacement="grok-imagine-image-2.0",
+            source=f"docs.x.ai/developers/migration/imagine-image-quality-nov-2 ({_REDIRECTED})",
+        )}),
+        "grok-imagine-image-pro": _IMAGE.model_copy(update={"lifecycle": Lifecycle(
+            status="retired", date=date(2026, 5, 15), replacement="grok-imagine-image-2.0",
+            source=f"docs.x.ai/developers/migration/may-15-retirement ({_REDIRECTED})",
+        )}),
+        "grok-imagine-video": _VIDEO,
+        "grok-imagine-video-1.5": _VIDEO.model_copy(update={
+            "resolutions": ("480p", "720p", "1080p"),
+            "accepts_video_input": False,
+            "notes": "1080p for text-to-video only; audio on unless generate_audio=False",
+        }),
     }
 
     # -- what a model accepts ---------------------------------------------------------
@@ -115,7 +154,7 @@ class XAIProvider(JobProvider):
     def check_request(self, modality: Any, request: AnyRequest, config: AnyConfig) -> None:
         super().check_request(modality, request, config)
         if modality == "image":
-            check_image_request(request)  # type: ignore[arg-type]
+            check_image_request(request, config.model)  # type: ignore[arg-type]
         elif modality == "video":
             check_video_request(request)  # type: ignore[arg-type]
 
@@ -205,7 +244,7 @@ class XAIProvider(JobProvider):
         return answer
 
     def _generate_images(self, ctx: ProviderContext, request: ImageGenerationRequest) -> ProviderOutput:
-        check_image_request(request)
+        check_image_request(request, ctx.model)
         response = send(ctx, "POST", "/images/generations", headers=self.headers(ctx), json_body=image_body(ctx, request))
         answer = response_body(response)
         if not isinstance(answer, dict):
@@ -226,13 +265,14 @@ class XAIProvider(JobProvider):
 # -- requests -----------------------------------------------------------------------------
 
 
-def check_image_request(request: ImageGenerationRequest) -> None:
+def check_image_request(request: ImageGenerationRequest, model: str = "") -> None:
     """Raise UnsupportedRequestError for image fields xAI cannot honour."""
     problems = []
+    qualities = _qualities(model)
     if request.style:
         problems.append(f"style={request.style!r} (xai has no style parameter)")
-    if request.quality and request.quality != "auto" and request.quality not in IMAGE_QUALITIES:
-        problems.append(f"quality={request.quality!r} (xai takes {', '.join(IMAGE_QUALITIES)})")
+    if request.quality and request.quality != "auto" and request.quality not in qualities:
+        problems.append(f"quality={request.quality!r} (xai takes {', '.join(qualities)})")
     if request.negative_prompt:
         problems.append("negative_prompt (xai has no negative prompt)")
     if request.mask_image is not None:
@@ -246,8 +286,8 @@ def check_video_request(request: VideoGenerationRequest) -> None:
     problems = []
     if request.negative_prompt:
         problems.append("negative_prompt (xai has no negative prompt)")
-    if request.generate_audio is False:
-        problems.append("generate_audio=False (grok-imagine-video always adds audio)")
+    if request.resolution == "1080p" and request.image_list:
+        problems.append("resolution='1080p' with an input image (1080p is text-to-video only)")
     if request.video is not None:
         set_fields = [
             name for name in ("duration_seconds", "aspect_ratio", "resolution") if getattr(request, name) is not None
@@ -273,6 +313,8 @@ def video_call(ctx: ProviderContext, request: VideoGenerationRequest) -> tuple[s
         body["aspect_ratio"] = request.aspect_ratio
     if request.resolution is not None:
         body["resolution"] = request.resolution
+    if request.generate_audio is not None:
+        body["generate_audio"] = request.generate_audio
     first = next((img["image"] for img in request.image_list if img["type"] == "first_frame"), None)
     if first is not None:
         body["image"] = {"url": media_url_or_data_url(ctx, first, default_type="image/png")}
@@ -291,7 +333,7 @@ def image_body(ctx: ProviderContext, request: ImageGenerationRequest) -> dict[st
         body["n"] = request.n
     if request.aspect_ratio is not None:
         body["aspect_ratio"] = request.aspect_ratio
-    if request.quality in IMAGE_QUALITIES:
+    if request.quality in _qualities(ctx.model):
         body["quality"] = request.quality
     body.update(request.extra_params)
     return body
@@ -327,6 +369,12 @@ def _moderation_block(ctx: ProviderContext, answer: Mapping[str, Any]) -> Conten
             raw_response=dict(answer),
         )
     return None
+
+
+def _qualities(model: str) -> tuple[str, ...]:
+    # grok-imagine-image-2.0 prices by quality low|medium (docs.x.ai migration guide);
+    # the other image models accept low|medium|high and ignore it.
+    return ("low", "medium") if model == "grok-imagine-image-2.0" else IMAGE_QUALITIES
 
 
 def _percent(progress: Any) -> int | None:

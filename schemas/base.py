@@ -11,6 +11,32 @@ REVEAL_SECRETS = "reveal_secrets"
 """Serialisation context key: ``model_dump(context={REVEAL_SECRETS: True})`` keeps API keys."""
 
 
+class InvalidAPIKeyError(Exception):
+    """An API key that cannot be sent as-is (inner whitespace or control characters).
+
+    Deliberately not a ``ValueError``: pydantic would wrap that into a validation error
+    that repeats the input, i.e. the key. The message never contains the key.
+    """
+
+
+def normalise_api_key(value: str | None, source: str = "the API key") -> str | None:
+    """``value`` with surrounding whitespace stripped (mounted secrets end in a newline);
+    ``None`` when nothing is left. A key with whitespace or control characters inside is
+    refused with :class:`InvalidAPIKeyError` naming ``source``, never the value."""
+    if value is None:
+        return None
+    key = value.strip()
+    if not key:
+        return None
+    bad = next((ch for ch in key if ch.isspace() or not ch.isprintable()), None)
+    if bad is not None:
+        raise InvalidAPIKeyError(
+            f"{source} contains {'whitespace' if bad.isspace() else 'a control character'} "
+            f"({len(key)} characters, value not shown); check how the key was stored"
+        )
+    return key
+
+
 class GenerationConfigBase(BaseModel):
     """Fields every generation config shares. Immutable: derive with ``model_copy(update=...)``.
 
@@ -33,8 +59,8 @@ class GenerationConfigBase(BaseModel):
         if value is None:
             return None
         if hasattr(value, "get_secret_value"):
-            return value.get_secret_value()
-        return str(value)
+            value = value.get_secret_value()
+        return normalise_api_key(str(value), "config.api_key")
 
     @field_serializer("api_key")
     def _hide_api_key(self, value: str | None, info: SerializationInfo) -> str | None:

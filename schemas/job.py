@@ -112,6 +112,28 @@ class GlobalRateLimit(BaseModel):
     timeout: float = Field(default=5.0, gt=0)
 
 
+class InputSettings(BaseModel):
+    """What media a prompt row may make the worker read (rows are data, not instructions).
+
+    By default a row may give media inline (base64, data URL) or as an http(s) URL of a
+    public address; the worker fetches such URLs itself, refusing loopback, private,
+    link-local and metadata addresses (also after redirects). Local paths and object-store
+    URIs are read only under ``media_roots``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    media_roots: list[str] = Field(
+        default_factory=list,
+        description="prefixes rows may read media from, e.g. gs://bucket/audio/ or /data/clips/",
+    )
+    allow_private_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts (names or IPs) allowed even though they resolve to a non-public address, e.g. 127.0.0.1",
+    )
+    max_media_bytes: int = Field(default=200 * 1024 * 1024, gt=0, description="largest input media a row may name")
+
+
 class JobConfig(BaseModel):
     """A whole job file."""
 
@@ -125,6 +147,7 @@ class JobConfig(BaseModel):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     window: WindowSettings = Field(default_factory=WindowSettings)
     global_rate_limit: GlobalRateLimit | None = None
+    inputs: InputSettings = Field(default_factory=InputSettings)
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> "JobConfig":

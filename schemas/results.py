@@ -168,15 +168,41 @@ RESULTS_SCHEMA = pa.schema(
 
 
 class LedgerEntry(BaseModel):
-    """``<output>/_ledger/<key>.json``: a job in flight, or the record of finished media."""
+    """``<output>/_ledger/<key>.json``: the record of finished media for one output key."""
 
     key: str
-    state: Literal["submitted", "done"]
+    state: Literal["done"] = "done"
     modality: Modality
-    job: JobHandle | None = None
     provider: str | None = None
     model: str | None = None
     is_mock: bool = False
     media: list[StoredMedia] = Field(default_factory=list)
     raw_response_json: str | None = None
+    run_id: str | None = None
+    updated_at: datetime
+
+
+ClaimState = Literal["claimed", "submitted", "released", "uncertain", "abandoned"]
+
+
+class ClaimRecord(BaseModel):
+    """``<output>/_ledger/<key>/claim-<generation>.json``: one worker's right to pay for a key.
+
+    Created with a create-only write, so exactly one worker holds each generation.
+    ``claimed``: about to submit (or submitting); ``submitted``: the provider accepted
+    ``job``; ``released``: nothing more will come of it (rejected, failed, gone,
+    cancelled), the next generation may submit; ``uncertain``: the submit's answer was
+    lost; ``abandoned``: the holder stopped following ``job``, which may still finish.
+    The holder renews ``lease_until`` while it works.
+    """
+
+    key: str
+    generation: int = Field(ge=0)
+    state: ClaimState
+    run_id: str
+    worker: str
+    claimed_at: datetime
+    lease_until: datetime
+    job: JobHandle | None = None
+    idempotency_key: str | None = None
     updated_at: datetime

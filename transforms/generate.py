@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -23,16 +22,18 @@ from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.shared import Shared
 
 from providers.driver import Call, Steps
-from providers.errors import MediagenError
+from providers.errors import LedgerUnavailableError, MediagenError, OutputAlreadyMadeError
 from providers.limits import LimiterRegistry
-from providers.orchestrator import RetryPolicy, chain_steps
+from providers.redaction import install_log_redaction
+from providers.orchestrator import RetryPolicy, chain_keys, chain_steps, flatten_chain
 from providers.window import JobWindow, WindowResult
-from schemas import ConfigEntry, JobConfig, JobHandle, MediaContent, utc_now
+from schemas import ConfigEntry, JobConfig, utc_now
 from schemas.results import LedgerEntry, ResultRow, StoredMedia
 
-from .ledger import Ledger
+from .ledger import DEFAULT_LEASE_SECONDS, Ledger
 from .media_store import MediaStore, MediaStoreError
 from .read import REQUEST_TYPES, PromptRow
+from .row_media import MediaPolicy, RowMediaError, load_row_media
 from .secrets import KeyResolver
 from .storage import Storage
 
@@ -40,26 +41,24 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "mediagen"
 MAX_RAW_STRING = 2048
-_LOCAL_MEDIA_PATH = re.compile(r"^[^\s]{1,1024}\.[A-Za-z0-9]{2,5}$")
 
 
 class WorkerClients:
     """What one worker process shares between all its DoFn instances: resolved keys,
     provider limiters and the download session."""
 
-    def __init__(self, job: JobConfig, key_resolver: KeyResolver, workers: int = 1) -> None:
+    def __init__(self, job: JobConfig, key_resolver: KeyResolver, workers: int = 1, ledger: Ledger | None = None) -> None:
         import requests
 
         self.key_resolver = key_resolver
         self.limiters = LimiterRegistry(dict(job.limits), workers=workers, global_limiter=global_limiter(job))
         self.session = requests.Session()
-        self.secrets = _KeySet()
+        self.secrets = key_resolver.redactor
+        self.ledger = ledger
+        install_log_redaction(self.secrets)
 
     def resolve_key(self, entry: ConfigEntry) -> str | None:
-        key = self.key_resolver(entry)
-        if key:
-            self.secrets.add(key)
-        return key
+        return self.key_resolver(entry)  # the resolver adds every key to its redactor
 
 
 def global_limiter(job: JobConfig) -> Any:
@@ -78,22 +77,12 @@ def global_limiter(job: JobConfig) -> Any:
     })
 
 
-class _KeySet:
-    """The keys in use in this process, for scrubbing them out of text."""
+@dataclass(frozen=True)
+class LedgerOptions:
+    """How the ledger treats other runs' claims (``--lease_seconds``, ``--resubmit_uncertain``)."""
 
-    def __init__(self) -> None:
-        self._keys: set[str] = set()
-
-    def add(self, key: str) -> None:
-        if len(key) >= 4:
-            self._keys.add(key)
-
-    def scrub(self, text: str | None) -> str | None:
-        if text is None:
-            return None
-        for key in self._keys:
-            text = text.replace(key, "***")
-        return text
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    resubmit_uncertain: bool = False
 
 
 @dataclass
@@ -103,7 +92,7 @@ class ItemOutcome:
     response: Any = None
     stored: list[StoredMedia] = field(default_factory=list)
     reused: LedgerEntry | None = None
-    store_error: MediaStoreError | None = None
+    store_error: Exception | None = None
 
 
 @dataclass
@@ -126,6 +115,7 @@ class GenerateDoFn(beam.DoFn):
         shared: Shared | None = None,
         workers: int = 1,
         progress: Any = None,
+        ledger_options: LedgerOptions | None = None,
     ) -> None:
         self.job = job
         self.output_root = output_root
@@ -135,24 +125,24 @@ class GenerateDoFn(beam.DoFn):
         self.shared = shared or Shared()
         self.workers = workers
         self.progress = progress
+        self.ledger_options = ledger_options or LedgerOptions()
         self.rows_counter = {s: Metrics.counter(NAMESPACE, f"rows_{s}") for s in ("completed", "failed", "reused")}
         self.latency = Metrics.distribution(NAMESPACE, "generation_ms")
 
     # -- lifecycle -------------------------------------------------------------------
 
-    _SETUP_STATE = ("worker", "storage", "ledger", "media", "configs", "retry", "window", "pending")
+    _SETUP_STATE = ("worker", "storage", "ledger", "media", "media_policy", "configs", "retry", "window", "pending")
 
     def __getstate__(self) -> dict[str, Any]:
         # What setup() builds (resolved keys inside configs, threads, sessions) never travels.
         return {k: v for k, v in self.__dict__.items() if k not in self._SETUP_STATE}
 
     def setup(self) -> None:
-        self.worker: WorkerClients = self.shared.acquire(
-            lambda: WorkerClients(self.job, self.key_resolver, self.workers), tag=f"mediagen-worker-{self.run_id}"
-        )
+        self.worker: WorkerClients = self.shared.acquire(self._worker_clients, tag=f"mediagen-worker-{self.run_id}")
         self.storage = Storage(self.output_root, self.storage_options)
-        self.ledger = Ledger(self.storage)
+        self.ledger = self.worker.ledger
         self.media = MediaStore(self.storage, self.worker.session)
+        self.media_policy = MediaPolicy.from_job(self.job)
         self.configs = {
             name: entry.build(self.job.modality, self.worker.resolve_key)
             for name, entry in zip(self.job.config_names, self.job.configs)
@@ -163,9 +153,17 @@ class GenerateDoFn(beam.DoFn):
             self.worker.limiters,
             max_in_flight=self.job.window.max_in_flight,
             threads=self.job.window.threads,
-            on_submitted=self._record_submitted,
         )
         self.pending: dict[str, _Pending] = {}
+
+    def _worker_clients(self) -> WorkerClients:
+        """What every DoFn instance of this process shares, the ledger (its claims, leases
+        and breaker) among it."""
+        ledger = Ledger(
+            Storage(self.output_root, self.storage_options), run_id=self.run_id,
+            lease_seconds=self.ledger_options.lease_seconds, resubmit_uncertain=self.ledger_options.resubmit_uncertain,
+        )
+        return WorkerClients(self.job, self.key_resolver, self.workers, ledger)
 
     def teardown(self) -> None:
         window = getattr(self, "window", None)
@@ -191,36 +189,51 @@ class GenerateDoFn(beam.DoFn):
     # -- one request key, as driver steps (runs in the window) ---------------------------
 
     def _item_steps(self, key: str, row: PromptRow) -> Steps:
-        done, resume = yield Call(partial(self.ledger.lookup, key))
-        if done is not None:
-            return ItemOutcome(reused=done)
         request = yield Call(partial(self._request_for, row))
         config = self.configs[row.config_name or self.job.config_names[0]]
-        response = yield from chain_steps(self.job.modality, config, request, self.retry, resume=resume)
+        keys = chain_keys(self.job.modality, config, request)
+        done = yield Call(partial(self._first_finished, keys), kind="ledger")
+        if done is not None:
+            return ItemOutcome(reused=done)
+        try:
+            response = yield from chain_steps(self.job.modality, config, request, self.retry, ledger=self.ledger, keys=keys)
+        except OutputAlreadyMadeError as exc:
+            made = yield Call(partial(self.ledger.finished, exc.key), kind="ledger")
+            if made is None:
+                raise
+            return ItemOutcome(reused=made)
+        winner = _winning_attempt(response)
+        position = winner.attempt_number - 1 if winner else 0
+        served_by = flatten_chain(config)[position]
         try:
             stored = yield Call(
-                partial(self.media.store, self.job.modality, key, response, _pcm_rate(request)), kind="fetch"
+                partial(self.media.store, self.job.modality, keys[position], response, _pcm_rate(request),
+                        timeout=float(served_by.timeout)),
+                kind="fetch",
             )
-        except MediaStoreError as exc:
+            yield Call(
+                partial(
+                    self.ledger.record_done, keys[position], self.job.modality, stored,
+                    provider=winner.provider if winner else None, model=winner.model if winner else None,
+                    is_mock=response.is_mock, raw_response_json=self._raw_json(response),
+                ),
+                kind="ledger",
+            )
+        except (MediaStoreError, LedgerUnavailableError) as exc:
             return ItemOutcome(response=response, store_error=exc)
-        winner = _winning_attempt(response)
-        yield Call(
-            partial(
-                self.ledger.record_done, key, self.job.modality, stored,
-                provider=winner.provider if winner else None, model=winner.model if winner else None,
-                is_mock=response.is_mock, raw_response_json=self._raw_json(response),
-            )
-        )
         return ItemOutcome(response=response, stored=stored)
 
-    def _record_submitted(self, key: str, job: JobHandle) -> None:
-        self.ledger.record_submitted(key, job)
+    def _first_finished(self, keys: list[str]) -> LedgerEntry | None:
+        """The done record of the earliest config in the chain that already made this output."""
+        for key in dict.fromkeys(keys):
+            entry = self.ledger.finished(key)
+            if entry is not None:
+                return entry
+        return None
 
     def _request_for(self, row: PromptRow) -> Any:
         request = REQUEST_TYPES[self.job.modality].model_validate_json(row.request_json or "{}")
-        if self.job.modality == "sts" and isinstance(request.audio, str) and _looks_like_path(request.audio):
-            request = request.model_copy(update={"audio": _read_local_media(request.audio)})
-        return request
+        return load_row_media(request, self.media_policy, self.storage_options, session=self.worker.session)
 
     # -- results (on the DoFn thread) ----------------------------------------------------
 
@@ -287,6 +300,8 @@ class GenerateDoFn(beam.DoFn):
         )
 
     def _failed_row(self, row: PromptRow, error: BaseException, response: Any = None) -> ResultRow:
+        if isinstance(error, MediagenError):
+            error.redact(self.worker.secrets)
         execution = getattr(error, "execution_metadata", None) or getattr(response, "execution_metadata", None)
         attempts = execution.attempts if execution else []
         ran = [a for a in attempts if a.status != "skipped"] or attempts
@@ -294,11 +309,11 @@ class GenerateDoFn(beam.DoFn):
         message = str(error.message) if isinstance(error, MediagenError) else str(error)
         return ResultRow(
             **self._base(row),
-            status="failed",
+            status="invalid" if isinstance(error, RowMediaError) else "failed",
             provider=last.provider if last else None,
             model=last.model if last else None,
             error_type=type(error).__name__,
-            error_message=self.worker.secrets.scrub(message),
+            error_message=self.worker.secrets.redact(message),
             is_mock=bool(last and last.is_mock),
             raw_response_json=self._raw_json(response) if response is not None else None,
             execution=execution,
@@ -308,7 +323,7 @@ class GenerateDoFn(beam.DoFn):
         raw = getattr(response, "raw_response", None)
         if not raw:
             return None
-        return self.worker.secrets.scrub(json.dumps(_shorten(raw), default=str))
+        return self.worker.secrets.redact(json.dumps(_shorten(raw), default=str))
 
     def _count(self, row: ResultRow) -> None:
         status = "reused" if row.reused else row.status
@@ -343,23 +358,6 @@ def _shorten(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return f"<{len(value)} bytes omitted>"
     return value
-
-
-def _looks_like_path(value: str) -> bool:
-    if value.startswith(("http://", "https://", "data:")):
-        return False
-    return "://" in value or bool(_LOCAL_MEDIA_PATH.match(value))
-
-
-def _read_local_media(path: str) -> MediaContent:
-    import mimetypes
-
-    import fsspec
-
-    with fsspec.open(path, "rb").open() as handle:
-        data = handle.read()
-    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    return MediaContent(content=data, content_type=content_type)
 
 
 def invalid_result(row: PromptRow, run_id: str) -> ResultRow:

@@ -1,75 +1,339 @@
-"""The job ledger: ``<output>/_ledger/<key>.json`` says, per request key, either that
-a provider job is in flight (its handle, so a retry or re-run re-attaches instead of
-paying again) or that the media is done (where it lies and what it measured)."""
+"""The job ledger under ``<output>/_ledger/``: the pipeline's "never pay twice" protocol.
+
+Per output key (``providers.keys.output_key``: the request under one config):
+
+    _ledger/<key>.json                     done: where the media lies and what it measured
+    _ledger/<key>/claim-<generation>.json  a worker's claim on paying for the key
+
+A worker pays for a key only while it holds its newest claim generation, created with a
+create-only write (exactly one writer wins on local disk, GCS and S3), and it records the
+provider's job id in that claim the moment the submit returns. A claim carries a lease the
+holder renews; what another worker finds decides what it does:
+
+| newest claim found                     | what the finder does                                   |
+|----------------------------------------|--------------------------------------------------------|
+| none, or ``released``                  | create the next generation, then submit                |
+| has a job (any state but released)     | follow that job (polls cost nothing), never resubmit   |
+| ``claimed``, lease live                | wait: the holder is between submit and record          |
+| ``claimed`` with lease expired, or     | ``PossiblyPaidError``: the row fails, nothing is sent, |
+| ``uncertain`` (answer lost)            | unless the provider dedupes on an idempotency key or   |
+|                                        | the user reruns with ``--resubmit_uncertain``          |
+| unreadable                             | ``PossiblyPaidError`` naming the file                  |
+
+Once a ledger write fails the ledger refuses new claims (``LedgerUnavailableError``):
+jobs already submitted are still followed, nothing new is paid for unrecorded.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from pydantic import ValidationError
+
+from providers.claims import Claim, ReleaseOutcome
+from providers.errors import LedgerUnavailableError, OutputAlreadyMadeError, PossiblyPaidError
 from schemas import JobHandle, utc_now
-from schemas.results import LedgerEntry, StoredMedia
+from schemas.results import ClaimRecord, LedgerEntry, StoredMedia
 
 from .storage import Storage
 
+log = logging.getLogger(__name__)
+
 LEDGER_DIR = "_ledger"
+DEFAULT_LEASE_SECONDS = 300.0
+"""How long a claim stays live without a renewal. The holder renews it every third of
+that; a crashed holder's claim is taken over (or reported uncertain) once it lapses."""
+WAIT_SECONDS = 1.0
+"""How often a worker waiting on another's live claim looks again."""
+RACE_SECONDS = 0.05
+"""How soon a worker that lost a create race looks at the winner's claim."""
+FINAL_STATES = frozenset({"released"})
+
+
+def done_path(key: str) -> str:
+    return f"{LEDGER_DIR}/{key}.json"
+
+
+def claim_dir(key: str) -> str:
+    return f"{LEDGER_DIR}/{key}"
+
+
+def claim_path(key: str, generation: int) -> str:
+    return f"{claim_dir(key)}/claim-{generation:06d}.json"
+
+
+def _encode(model: Any) -> bytes:
+    return model.model_dump_json(exclude_none=True).encode("utf-8")
+
+
+@dataclass
+class _Held:
+    """A claim this worker holds: which chain holds it, its current record, and the lock
+    that orders writes of that one claim (writes of different claims run in parallel)."""
+
+    holder: str
+    record: ClaimRecord
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Ledger:
-    """Read and write ledger entries under an output root."""
+    """Claims, job records and done records under one output root (see the module docstring).
 
-    def __init__(self, storage: Storage) -> None:
+    One instance serves one worker process (it is the ``JobLedger`` the orchestrator
+    consults); ``holder`` tells apart the chains running in it, so two items of the same
+    process never both pay for one key.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        run_id: str = "",
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        resubmit_uncertain: bool = False,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.storage = storage
+        self.run_id = run_id
+        self.lease = timedelta(seconds=lease_seconds)
+        self.resubmit_uncertain = resubmit_uncertain
+        self.clock = clock
+        self.worker = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+        self.broken: str | None = None
+        """Why ledger writes failed, once they have: no new claims from then on."""
+        self._held: dict[str, _Held] = {}
+        self._lock = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
+        self._stop = threading.Event()
 
-    @staticmethod
-    def relpath(key: str) -> str:
-        return f"{LEDGER_DIR}/{key}.json"
+    # -- reading ---------------------------------------------------------------------
 
-    def get(self, key: str) -> LedgerEntry | None:
-        data = self.storage.read_json(self.relpath(key))
-        if data is None:
+    def finished(self, key: str) -> LedgerEntry | None:
+        """The done record for ``key`` when every media object it names still exists.
+
+        An unreadable record raises ``PossiblyPaidError`` naming it (the output was paid
+        for once); with ``resubmit_uncertain`` it is set aside and treated as absent."""
+        path = done_path(key)
+        try:
+            data = self.storage.read_bytes(path)
+        except FileNotFoundError:
             return None
         try:
-            return LedgerEntry.model_validate(data)
-        except ValueError:
-            return None  # an unreadable entry is as good as none: generate again
+            entry = LedgerEntry.model_validate_json(data)
+        except ValidationError as exc:
+            return self._unreadable_done(path, exc)
+        return entry if self._media_exist(entry) else None
 
-    def record_submitted(self, key: str, job: JobHandle) -> None:
-        entry = LedgerEntry(
-            key=key, state="submitted", modality=job.modality, job=job, provider=job.provider,
-            model=job.model, is_mock=job.is_mock, updated_at=utc_now(),
+    def _unreadable_done(self, path: str, exc: ValidationError) -> None:
+        reason = f"ledger entry {self.storage.uri(path)} is unreadable ({exc.error_count()} problems)"
+        if not self.resubmit_uncertain:
+            raise PossiblyPaidError(f"{reason}; its output was paid for once. Remove the file or rerun with "
+                                    "--resubmit_uncertain to generate it again")
+        log.warning("%s; set aside because of --resubmit_uncertain", reason)
+        self.storage.move(path, f"{path}.unreadable-{uuid.uuid4().hex[:8]}")
+        return None
+
+    def _media_exist(self, entry: LedgerEntry) -> bool:
+        if not entry.media:
+            return False
+        try:
+            return all(self.storage.exists(self.storage.relative(media.uri)) for media in entry.media)
+        except ValueError:  # recorded under another root: not ours to reuse
+            return False
+
+    def _newest_claim(self, key: str) -> tuple[int, ClaimRecord | None, str | None]:
+        """(generation, record, problem) of the newest claim; generation -1 when there is none."""
+        names = [p.rsplit("/", 1)[-1] for p in self.storage.list(claim_dir(key))]
+        generations = sorted(int(n[6:12]) for n in names if n.startswith("claim-") and n.endswith(".json") and n[6:12].isdigit())
+        if not generations:
+            return -1, None, None
+        newest = generations[-1]
+        path = claim_path(key, newest)
+        try:
+            return newest, ClaimRecord.model_validate_json(self.storage.read_bytes(path)), None
+        except FileNotFoundError:
+            return newest, None, f"claim {self.storage.uri(path)} vanished while being read"
+        except ValidationError as exc:
+            return newest, None, f"claim {self.storage.uri(path)} is unreadable ({exc.error_count()} problems)"
+
+    # -- the JobLedger protocol ----------------------------------------------------------
+
+    def claim(self, key: str, holder: str, idempotent: bool) -> Claim:
+        """May ``holder`` pay for ``key`` now? See the module docstring's table."""
+        with self._lock:
+            held = self._held.get(key)
+        if held is not None:
+            if held.record.job is not None:
+                return Claim("follow", job=held.record.job)
+            if held.holder != holder:
+                return Claim("wait", wait_seconds=WAIT_SECONDS)
+            return Claim("submit", idempotency_key=held.record.idempotency_key)
+        if self.broken:
+            raise LedgerUnavailableError(f"nothing new is submitted: {self.broken}")
+        if self.finished(key) is not None:
+            raise OutputAlreadyMadeError(f"output {key} was made by another run or worker", key=key)
+        generation, record, problem = self._newest_claim(key)
+        if problem is not None:
+            return self._take_over_uncertain(key, holder, generation, None, problem)
+        if record is None or record.state in FINAL_STATES:
+            return self._create(key, holder, generation + 1, job=None, idempotency_key=None)
+        if record.job is not None:
+            return Claim("follow", job=record.job)
+        if record.state == "claimed" and self._is_live(record):
+            return Claim("wait", wait_seconds=WAIT_SECONDS)
+        why = (f"claimed by run {record.run_id} at {record.claimed_at:%Y-%m-%d %H:%M:%S}Z, "
+               f"which recorded no job ({'its submit answer was lost' if record.state == 'uncertain' else 'it stopped'})")
+        inherited = record.idempotency_key if idempotent else None
+        return self._take_over_uncertain(key, holder, generation, inherited, why)
+
+    def _take_over_uncertain(self, key: str, holder: str, generation: int, idempotency_key: str | None, why: str) -> Claim:
+        if idempotency_key is None and not self.resubmit_uncertain:
+            raise PossiblyPaidError(
+                f"{why}: the provider may have been paid; not submitted again "
+                "(rerun with --resubmit_uncertain to pay again on purpose)"
+            )
+        # With the first claim's idempotency key the provider finds that job instead of
+        # starting another; with --resubmit_uncertain the user accepts paying again.
+        return self._create(key, holder, generation + 1, job=None, idempotency_key=idempotency_key)
+
+    def _create(
+        self, key: str, holder: str, generation: int, *, job: JobHandle | None, idempotency_key: str | None
+    ) -> Claim:
+        now = self.clock()
+        record = ClaimRecord(
+            key=key, generation=generation, state="submitted" if job else "claimed", run_id=self.run_id,
+            worker=self.worker, claimed_at=now, lease_until=now + self.lease, job=job,
+            idempotency_key=idempotency_key or f"mediagen-{key}-{generation}", updated_at=now,
         )
-        self.storage.write_json(self.relpath(key), entry.model_dump(mode="json"))
+        try:
+            created = self.storage.create_only(claim_path(key, generation), _encode(record))
+        except OSError as exc:
+            raise self._break(f"cannot write the ledger under {self.storage.uri(LEDGER_DIR)}: {exc}") from None
+        if not created:
+            return Claim("wait", wait_seconds=RACE_SECONDS)  # another worker won this generation: look again
+        with self._lock:
+            self._held[key] = _Held(holder, record)
+        self._start_heartbeat()
+        return Claim("submit", idempotency_key=record.idempotency_key)
+
+    def record_job(self, key: str, holder: str, job: JobHandle) -> None:
+        """The provider accepted ``job`` for ``key``: write it into the held claim."""
+        self._update(key, state="submitted", job=job)
+
+    def release(self, key: str, holder: str, outcome: ReleaseOutcome) -> None:
+        """Nothing more will come of the held claim (``uncertain``: maybe something will)."""
+        self._finish(key, "uncertain" if outcome == "uncertain" else "released")
+
+    def abandon(self, key: str, holder: str) -> None:
+        """Stop following the held claim's job; a rerun re-attaches to it."""
+        self._finish(key, "abandoned")
 
     def record_done(
         self, key: str, modality: str, media: list[StoredMedia], *, provider: str | None, model: str | None,
         is_mock: bool, raw_response_json: str | None,
     ) -> None:
+        """Write the done record, then drop the key's claims (the record supersedes them)."""
         entry = LedgerEntry(
-            key=key, state="done", modality=modality, provider=provider, model=model, is_mock=is_mock,  # type: ignore[arg-type]
-            media=media, raw_response_json=raw_response_json, updated_at=utc_now(),
+            key=key, modality=modality, provider=provider, model=model, is_mock=is_mock,  # type: ignore[arg-type]
+            media=media, raw_response_json=raw_response_json, run_id=self.run_id, updated_at=self.clock(),
         )
-        self.storage.write_json(self.relpath(key), entry.model_dump(mode="json"))
+        try:
+            self.storage.write_bytes(done_path(key), _encode(entry))
+        except OSError as exc:
+            raise self._break(f"cannot write the ledger under {self.storage.uri(LEDGER_DIR)}: {exc}") from None
+        with self._lock:
+            self._held.pop(key, None)
+        for path in list(self.storage.list(claim_dir(key))):
+            try:
+                self.storage.delete(path)
+            except OSError:
+                log.debug("could not remove %s", path, exc_info=True)
+        self.storage.remove_empty_dir(claim_dir(key))
 
-    def lookup(self, key: str) -> tuple[LedgerEntry | None, JobHandle | None]:
-        """One read: (the done entry whose media all still exist, or the job in flight)."""
-        entry = self.get(key)
-        if entry is None:
-            return None, None
-        if entry.state == "submitted":
-            return None, entry.job
-        return (entry if self._media_exist(entry) else None), None
+    # -- held claims -------------------------------------------------------------------
 
-    def finished_media(self, key: str) -> LedgerEntry | None:
-        """The done entry for ``key`` when every media object it names still exists."""
-        return self.lookup(key)[0]
+    def _update(self, key: str, **changes: Any) -> None:
+        with self._lock:
+            held = self._held.get(key)
+        if held is None:
+            return
+        with held.lock:
+            held.record = held.record.model_copy(update={**changes, "updated_at": self.clock()})
+            self._write_claim(held.record)
 
-    def _media_exist(self, entry: LedgerEntry) -> bool:
-        if not entry.media:
+    def _finish(self, key: str, state: str) -> None:
+        with self._lock:
+            held = self._held.pop(key, None)
+        if held is None:
+            return
+        with held.lock:
+            held.record = held.record.model_copy(update={"state": state, "updated_at": self.clock()})
+            try:
+                self._write_claim(held.record)
+            except LedgerUnavailableError:
+                # Safe to lose: the claim's job (if any) is re-attached, a claim without one is uncertain.
+                log.warning("could not mark the claim on %s %s", key, state)
+
+    def _write_claim(self, record: ClaimRecord) -> None:
+        """Overwrite the held generation (only its holder ever does)."""
+        try:
+            self.storage.write_bytes(claim_path(record.key, record.generation), _encode(record))
+        except OSError as exc:
+            raise self._break(f"cannot write the ledger under {self.storage.uri(LEDGER_DIR)}: {exc}") from None
+
+    def _is_live(self, record: ClaimRecord) -> bool:
+        if record.lease_until <= self.clock():
             return False
-        prefix = self.storage.uri("")
-        for media in entry.media:
-            relative = media.uri[len(prefix):].lstrip("/") if media.uri.startswith(prefix) else None
-            if relative is None or not self.storage.exists(relative):
-                return False
+        host, _, rest = record.worker.partition("/")
+        pid = rest.partition("/")[0]
+        if host == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid)):
+            return False  # its process on this machine is gone: no need to wait out the lease
         return True
 
-    def in_flight(self, key: str) -> JobHandle | None:
-        return self.lookup(key)[1]
+    def _break(self, reason: str) -> LedgerUnavailableError:
+        if not self.broken:
+            log.error("%s; no new jobs will be submitted", reason)
+            self.broken = reason
+        return LedgerUnavailableError(f"nothing new is submitted: {reason}")
+
+    def _start_heartbeat(self) -> None:
+        with self._lock:
+            if self._heartbeat is not None:
+                return
+            self._heartbeat = threading.Thread(target=self._renew_leases, name="mediagen-ledger-lease", daemon=True)
+            self._heartbeat.start()
+
+    def _renew_leases(self) -> None:
+        interval = self.lease.total_seconds() / 3
+        while not self._stop.wait(interval):
+            with self._lock:
+                keys = [key for key, held in self._held.items() if held.record.state in ("claimed", "submitted")]
+            for key in keys:
+                try:
+                    self._update(key, lease_until=self.clock() + self.lease)
+                except LedgerUnavailableError:
+                    return  # leases lapse; other workers then treat the claims as the table says
+
+    def close(self) -> None:
+        """Stop renewing leases (claims still held lapse after ``lease_seconds``)."""
+        self._stop.set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError("a Ledger belongs to one worker process; build one per process")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterator
 
 import requests
+import urllib3
 
+from providers.http import BodyTooSlow, stream_body
 from schemas.results import StoredMedia
 
 from .storage import Storage
@@ -28,6 +30,10 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 DOWNLOAD_ATTEMPTS = 4
+DOWNLOAD_TIMEOUT = 600.0
+"""Seconds all downloads of one response may take, unless ``store`` is given a deadline."""
+OBJECT_STORE_PROTOCOLS = ("gs://", "gcs://", "s3://", "s3a://")
+"""The only non-HTTP URIs a provider answer may point the worker at (never file://)."""
 MODALITY_KIND = {"video": "video", "image": "image", "tts": "audio", "sts": "audio"}
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
@@ -46,16 +52,25 @@ class Spooled:
 class MediaStore:
     """Streams, validates and atomically stores generated media."""
 
-    def __init__(self, storage: Storage, session: requests.Session | None = None, spool_dir: str | None = None) -> None:
+    def __init__(self, storage: Storage, session: requests.Session | None = None, spool_dir: str | None = None,
+                 min_bytes_per_second: float | None = None) -> None:
         self.storage = storage
         self.session = session or requests.Session()
         self.spool_dir = spool_dir
+        self.min_bytes_per_second = min_bytes_per_second  # None: providers.http.MIN_BYTES_PER_SECOND
 
-    def store(self, modality: str, key: str, response: Any, raw_pcm_sample_rate: int | None = None) -> list[StoredMedia]:
-        """Store every output of ``response``; raise MediaStoreError when one is unusable."""
+    def store(self, modality: str, key: str, response: Any, raw_pcm_sample_rate: int | None = None,
+              timeout: float | None = None) -> list[StoredMedia]:
+        """Store every output of ``response``; raise MediaStoreError when one is unusable.
+
+        Downloads are bounded: all of them together by ``timeout`` seconds (default
+        :data:`DOWNLOAD_TIMEOUT`; pass what is left of the attempt's deadline), each by a
+        minimum throughput, so a result URL trickling bytes cannot hold a worker.
+        """
         stored = []
+        deadline = time.monotonic() + (DOWNLOAD_TIMEOUT if timeout is None else timeout)
         for index, item in enumerate(media_items(modality, response)):
-            with self._spool(item) as spooled:
+            with self._spool(item, deadline) as spooled:
                 stored.append(self._publish(modality, key, index, spooled, raw_pcm_sample_rate))
         if not stored:
             raise MediaStoreError("the response holds no media")
@@ -84,42 +99,49 @@ class MediaStore:
             height=info.height,
         )
 
-    def _spool(self, item: Any) -> "_SpoolContext":
-        return _SpoolContext(self, item)
+    def _spool(self, item: Any, deadline: float | None = None) -> "_SpoolContext":
+        return _SpoolContext(self, item, deadline)
 
-    def write_item(self, item: Any, sink: BinaryIO) -> None:
-        """Write one media item (URL, gs:// or s3:// URI, base64, data URL or MediaContent) to ``sink``."""
+    def write_item(self, item: Any, sink: BinaryIO, deadline: float | None = None) -> None:
+        """Write one media item (URL, gs:// or s3:// URI, base64, data URL or MediaContent) to ``sink``;
+        a download ends by ``deadline`` (``time.monotonic()``; default: :data:`DOWNLOAD_TIMEOUT` from now)."""
         if isinstance(item, dict):
             content = item.get("content", b"")
             sink.write(content if isinstance(content, (bytes, bytearray)) else decode_base64(str(content)))
         elif isinstance(item, (bytes, bytearray)):
             sink.write(item)
         elif isinstance(item, str) and item.startswith(("http://", "https://")):
-            self._download(item, sink)
-        elif isinstance(item, str) and "://" in item.split(",", 1)[0] and not item.startswith("data:"):
+            self._download(item, sink, deadline or time.monotonic() + DOWNLOAD_TIMEOUT)
+        elif isinstance(item, str) and item.startswith(OBJECT_STORE_PROTOCOLS):
             self._copy_uri(item, sink)
+        elif isinstance(item, str) and "://" in item.split(",", 1)[0] and not item.startswith("data:"):
+            raise MediaStoreError(f"refusing to read {item.split('://', 1)[0]}:// media named by a provider answer")
         elif isinstance(item, str):
             sink.write(decode_base64(item))
         else:
             raise MediaStoreError(f"unsupported media value of type {type(item).__name__}")
 
-    def _download(self, url: str, sink: BinaryIO) -> None:
-        """Stream ``url`` into ``sink``, retrying transient failures from the start."""
+    def _download(self, url: str, sink: BinaryIO, deadline: float) -> None:
+        """Stream ``url`` into ``sink``, retrying transient failures from the start, within the deadline."""
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
             sink.seek(0)
             sink.truncate()
             try:
-                self._download_once(url, sink)
+                self._download_once(url, sink, deadline)
                 return
             except _TransientDownloadError as exc:
-                if attempt == DOWNLOAD_ATTEMPTS:
-                    raise MediaStoreError(f"download failed after {attempt} attempts: {exc}") from None
+                backoff = min(8.0, 0.5 * 2 ** (attempt - 1))
+                if attempt == DOWNLOAD_ATTEMPTS or time.monotonic() + backoff >= deadline:
+                    raise MediaStoreError(f"download of {_short(url)} failed after {attempt} attempts: {exc}") from None
                 log.info("retrying download of %s: %s", _short(url), exc)
-                time.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
+                time.sleep(backoff)
 
-    def _download_once(self, url: str, sink: BinaryIO) -> None:
+    def _download_once(self, url: str, sink: BinaryIO, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise MediaStoreError(f"download of {_short(url)} not finished before its deadline")
         try:
-            with self.session.get(url, stream=True, timeout=(10, 120)) as response:
+            with self.session.get(url, stream=True, timeout=(min(10.0, remaining), remaining)) as response:
                 if response.status_code in TRANSIENT_STATUS:
                     raise _TransientDownloadError(f"HTTP {response.status_code}")
                 if response.status_code >= 400:
@@ -131,11 +153,13 @@ class MediaStore:
                     raise MediaStoreError(f"{_short(url)} answered {content_type!r}, not media")
                 expected = response.headers.get("content-length")
                 received = 0
-                for chunk in response.iter_content(chunk_size=CHUNK):
+                for chunk in stream_body(response, deadline, min_bytes_per_second=self.min_bytes_per_second):
                     sink.write(chunk)
                     received += len(chunk)
-        except requests.RequestException as exc:
-            raise _TransientDownloadError(f"{type(exc).__name__}: {exc}") from None
+        except BodyTooSlow as exc:
+            raise MediaStoreError(f"download of {_short(url)} too slow: {exc}") from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _TransientDownloadError(type(exc).__name__) from None
         if expected and expected.isdigit() and received != int(expected):
             raise _TransientDownloadError(f"truncated: {received} of {expected} bytes")
 
@@ -154,15 +178,16 @@ class _TransientDownloadError(Exception):
 class _SpoolContext:
     """Spools a media item into a temporary file that is removed on exit."""
 
-    def __init__(self, store: MediaStore, item: Any) -> None:
+    def __init__(self, store: MediaStore, item: Any, deadline: float | None = None) -> None:
         self.store = store
         self.item = item
+        self.deadline = deadline
         self.path = ""
 
     def __enter__(self) -> Spooled:
         handle, self.path = tempfile.mkstemp(prefix="mediagen-", dir=self.store.spool_dir)
         with os.fdopen(handle, "w+b") as sink:
-            self.store.write_item(self.item, sink)
+            self.store.write_item(self.item, sink, self.deadline)
             sink.flush()
         return Spooled(self.path, os.path.getsize(self.path), _sha256_of(self.path))
 

@@ -1,16 +1,26 @@
 """WriteResults: the Parquet results table and the run manifest.
 
-Rows are written in shards (one per bundle, flushed every ``SHARD_ROWS``) under a
-temporary folder; once every shard exists, a single finalize step moves them to
-``results/part-<run>-<n>.parquet``, removes the previous run's table (``replace``
-mode) and writes ``_runs/<run_id>.json``. Shards of a retried bundle that the runner
-discarded are never moved, so no row is duplicated.
+Rows are written in shards (one per bundle, flushed every ``SHARD_ROWS``) under
+``results/_tmp-<run>/``; once every shard exists, a single finalize step streams them
+into ONE Parquet file and publishes it with one atomic write, so a reader globbing
+``results/*.parquet`` sees, at every instant, either the previous table or the new one:
+
+- ``replace`` mode (default): ``results/table.parquet`` is replaced (an atomic rename on
+  local disk, a single object upload on GCS and S3);
+- ``append`` mode: ``results/part-<run_id>.parquet`` is added beside the earlier ones.
+
+Then ``_runs/<run_id>.json`` is written and the shards are removed. Shards of a retried
+bundle that the runner discarded are never published; shard folders left by a crashed
+run are swept by a later run once they are ``STALE_SECONDS`` old.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import os
+import tempfile
+import time
 import uuid
 from collections import Counter
 from datetime import datetime
@@ -89,6 +99,16 @@ class WriteShardsDoFn(beam.DoFn):
         return shard_summary(relpath, rows)
 
 
+TABLE = f"{RESULTS_DIR}/table.parquet"
+STALE_SECONDS = 3600.0
+"""Temporary files older than this belong to no live run: a later run removes them."""
+
+
+def table_path(run_id: str, mode: str) -> str:
+    """Where a run publishes its table: the one table in ``replace`` mode, its own part in ``append``."""
+    return TABLE if mode == "replace" else f"{RESULTS_DIR}/part-{run_id}.parquet"
+
+
 def finalize(
     shards: list[dict[str, Any]],
     *,
@@ -100,35 +120,61 @@ def finalize(
     started_at: datetime,
     mode: str,
 ) -> dict[str, Any]:
-    """Publish the shards as the results table and write the run manifest."""
+    """Publish the shards as the results table (one atomic write) and write the run manifest."""
     storage = Storage(output_root, storage_options)
-    previous = [p for p in storage.list(RESULTS_DIR) if p.endswith(".parquet")]
-    if not shards:  # an empty table still has the schema
-        relpath = f"{tmp_dir(run_id)}/empty.parquet"
-        storage.write_bytes(relpath, rows_to_parquet([]))
-        shards = [shard_summary(relpath, [])]
-    published = []
-    for index, shard in enumerate(sorted(shards, key=lambda s: s["path"])):
-        target = f"{RESULTS_DIR}/part-{run_id}-{index:05d}.parquet"
-        storage.move(shard["path"], target)
-        published.append(storage.uri(target))
-    _remove_tmp(storage, run_id)
+    target = table_path(run_id, mode)
+    shards = sorted(shards, key=lambda s: s["path"])
+    with tempfile.TemporaryDirectory(prefix="mediagen-table-") as spool:
+        merged = os.path.join(spool, "table.parquet")
+        merge_shards(storage, [s["path"] for s in shards], merged)
+        storage.put_file(merged, target)
     if mode == "replace":
-        for stale in previous:
-            storage.delete(stale)
+        for stale in storage.list(RESULTS_DIR):
+            if stale.endswith(".parquet") and stale != TABLE:
+                storage.delete(stale)  # parts of earlier append-mode runs
     manifest = build_manifest(shards, run_id=run_id, job=job, inputs=inputs, started_at=started_at,
-                              tables=published, storage=storage)
+                              tables=[storage.uri(target)], storage=storage)
     storage.write_json(f"{RUNS_DIR}/{run_id}.json", manifest)
+    _remove_tmp(storage, run_id)
     return manifest
+
+
+def merge_shards(storage: Storage, shard_paths: list[str], local_path: str) -> None:
+    """Stream the shards' row groups into one local Parquet file (an empty table keeps the schema)."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetWriter(local_path, RESULTS_SCHEMA, compression="zstd") as writer:
+        for relpath in shard_paths:
+            with storage.fs.open(storage.path(relpath), "rb") as handle:
+                shard = pq.ParquetFile(handle)
+                for index in range(shard.num_row_groups):
+                    writer.write_table(shard.read_row_group(index).cast(RESULTS_SCHEMA))
 
 
 def _remove_tmp(storage: Storage, run_id: str) -> None:
     for leftover in list(storage.list(tmp_dir(run_id))):
         storage.delete(leftover)
-    try:
-        storage.fs.rmdir(storage.path(tmp_dir(run_id)))
-    except (FileNotFoundError, OSError, NotImplementedError):
-        pass
+    storage.remove_empty_dir(tmp_dir(run_id))
+
+
+def sweep_stale_temporaries(storage: Storage, now: float | None = None) -> int:
+    """Remove what crashed runs left: shard folders under ``results/`` and ``*.tmp-*`` files of
+    interrupted atomic writes, once older than ``STALE_SECONDS``. Returns how many files went."""
+    cutoff = (now if now is not None else time.time()) - STALE_SECONDS
+    removed = 0
+    for entry in list(storage.list(RESULTS_DIR)):
+        name = entry.rsplit("/", 1)[-1]
+        if name.startswith("_tmp-"):
+            files = list(storage.list(entry))
+            if all(storage.modified_before(f, cutoff) for f in files):
+                for leftover in files:
+                    storage.delete(leftover)
+                    removed += 1
+                storage.remove_empty_dir(entry)
+        elif ".tmp-" in name and storage.modified_before(entry, cutoff):
+            storage.delete(entry)
+            removed += 1
+    return removed
 
 
 def build_manifest(
@@ -163,18 +209,10 @@ def build_manifest(
 
 
 def redacted_job(job: JobConfig) -> dict[str, Any]:
-    """The job as JSON with credential-like provider_config values masked."""
-    from providers.keys import is_secret_like
+    """The job as JSON with credential-like values masked (providers.redaction)."""
+    from providers.redaction import redacted_job_data
 
-    def mask(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: ("***" if k != "api_key_env" and is_secret_like(k) and isinstance(v, str) else mask(v))
-                    for k, v in value.items()}
-        if isinstance(value, list):
-            return [mask(v) for v in value]
-        return value
-
-    return mask(job.model_dump(mode="json"))
+    return redacted_job_data(job)
 
 
 class WriteResults(beam.PTransform):

@@ -12,7 +12,9 @@ import os
 import threading
 from typing import Any, Callable
 
+from providers.redaction import Redactor
 from schemas import ConfigEntry
+from schemas.base import InvalidAPIKeyError, normalise_api_key
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +47,19 @@ def default_secret_client() -> Any:
 
 
 class KeyResolver:
-    """Resolves each config's key source; the result is cached per process."""
+    """Resolves each config's key source; the result is cached per process.
+
+    Keys are normalised on resolution (a mounted secret's trailing newline is stripped; a
+    key with whitespace or control characters inside is refused without being shown), and
+    every resolved key joins :attr:`redactor`, the process's one list of secrets to scrub.
+    """
 
     def __init__(self, secret_client_factory: SecretClientFactory = default_secret_client) -> None:
         self._secret_client_factory = secret_client_factory
         self._client: Any = None
         self._cache: dict[str, str | None] = {}
         self._lock = threading.Lock()
+        self.redactor = Redactor()
 
     def __call__(self, entry: ConfigEntry) -> str | None:
         return self.resolve(entry)
@@ -66,15 +74,23 @@ class KeyResolver:
     def _cached(self, source: str, read: Callable[[], str | None]) -> str | None:
         with self._lock:
             if source not in self._cache:
-                self._cache[source] = read()
+                raw = read()
+                self.redactor.add(raw)  # the raw form too: it is what a careless echo would show
+                try:
+                    key = normalise_api_key(raw, source)
+                except InvalidAPIKeyError as exc:
+                    raise KeyResolutionError(str(exc)) from None
+                self.redactor.add(key)
+                self._cache[source] = key
             return self._cache[source]
 
     @staticmethod
     def _read_env(name: str) -> str | None:
         value = os.environ.get(name)
-        if not value:
+        if not value or not value.strip():
             log.warning("environment variable %s is not set; configs using it will fail with an auth error", name)
-        return value or None
+            return None
+        return value
 
     def _read_secret(self, name: str) -> str:
         if self._client is None:
@@ -83,7 +99,10 @@ class KeyResolver:
             response = self._client.access_secret_version(request={"name": name})
         except Exception as exc:  # the client raises many types; none may carry the payload
             raise KeyResolutionError(f"cannot read secret {name}: {type(exc).__name__}") from None
-        return response.payload.data.decode("utf-8").strip()
+        try:
+            return response.payload.data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise KeyResolutionError(f"secret {name} is not UTF-8 text (value not shown)") from None
 
     def __getstate__(self) -> dict[str, Any]:
         # Never pickle resolved keys: a copy resolves them again where it runs.

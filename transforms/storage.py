@@ -7,11 +7,13 @@ upload completes, so a single upload to the final name is already atomic.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import posixpath
 import sys
+import threading
 import uuid
 from typing import Any, Iterator
 
@@ -103,6 +105,15 @@ class Storage:
             return path
         return f"{self.protocol}://{path.lstrip('/')}"
 
+    def relative(self, uri: str) -> str:
+        """The path of ``uri`` relative to the root (a URI from :meth:`uri`, or a relative path)."""
+        prefix = self.uri("")
+        if uri.startswith(prefix):
+            return uri[len(prefix):].lstrip("/")
+        if "://" in uri or uri.startswith("/"):
+            raise ValueError(f"{uri!r} is not under the output root {prefix!r}")
+        return uri
+
     def exists(self, relpath: str) -> bool:
         return self.fs.exists(self.path(relpath))
 
@@ -125,13 +136,56 @@ class Storage:
         self._ensure_parent(final)
         if self.protocol in RENAMING_PROTOCOLS:
             temporary = f"{final}.tmp-{uuid.uuid4().hex}"
-            self.fs.pipe_file(temporary, data)
-            self.fs.mv(temporary, final)
+            with self._removed_on_failure(temporary):
+                self.fs.pipe_file(temporary, data)
+                self.fs.mv(temporary, final)
         else:
             self.fs.pipe_file(final, data)
 
     def write_json(self, relpath: str, payload: Any) -> None:
         self.write_bytes(relpath, json.dumps(payload, indent=1, default=str).encode("utf-8"))
+
+    def create_only(self, relpath: str, data: bytes) -> bool:
+        """Write ``data`` at ``relpath`` only if nothing is there: True when this call created
+        it, False when it already existed. Atomic on every store we support: a hard link
+        of a fully written temporary file on local disk (``O_EXCL`` semantics), a
+        precondition on GCS (``ifGenerationMatch=0``) and S3 (``If-None-Match: *``). Other
+        stores raise :class:`ConditionalWriteUnsupported`."""
+        final = self.path(relpath)
+        self._ensure_parent(final)
+        if self.protocol in ("file", "local"):
+            return _link_into_place(final, data)
+        if self.protocol == "memory":
+            with _MEMORY_CREATE_LOCK:  # the memory filesystem lives in this process only
+                if self.fs.exists(final):
+                    return False
+                self.fs.pipe_file(final, data)
+                return True
+        if self.protocol not in CONDITIONAL_CREATE_PROTOCOLS:
+            raise ConditionalWriteUnsupported(
+                f"{self.protocol}:// has no create-only write; the ledger cannot guarantee one payment per output there"
+            )
+        try:
+            self.fs.pipe_file(final, data, mode="create")
+        except FileExistsError:
+            return False
+        return True
+
+    def modified_before(self, relpath: str, cutoff: float) -> bool:
+        """Whether the object at ``relpath`` was last written before ``cutoff`` (epoch seconds)."""
+        info = self.fs.info(self.path(relpath))
+        for name in ("mtime", "LastModified", "updated", "created"):
+            value = info.get(name)
+            if value is None:
+                continue
+            if hasattr(value, "timestamp"):
+                return float(value.timestamp()) < cutoff
+            if isinstance(value, str):
+                from datetime import datetime
+
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() < cutoff
+            return float(value) < cutoff
+        return False
 
     def put_file(self, local_path: str, relpath: str) -> None:
         """Upload a local file atomically, streaming it (never whole in memory)."""
@@ -139,10 +193,23 @@ class Storage:
         self._ensure_parent(final)
         if self.protocol in RENAMING_PROTOCOLS:
             temporary = f"{final}.tmp-{uuid.uuid4().hex}"
-            self._stream_file(local_path, temporary)
-            self.fs.mv(temporary, final)
+            with self._removed_on_failure(temporary):
+                self._stream_file(local_path, temporary)
+                self.fs.mv(temporary, final)
         else:
             self.fs.put_file(local_path, final, **UPLOAD_OPTIONS.get(self.protocol, {}))
+
+    @contextlib.contextmanager
+    def _removed_on_failure(self, temporary: str) -> Iterator[None]:
+        """Remove ``temporary`` when the write fails (a full disk must not leave debris)."""
+        try:
+            yield
+        except BaseException:
+            try:
+                self.fs.rm(temporary)
+            except (OSError, FileNotFoundError):
+                pass
+            raise
 
     def _stream_file(self, local_path: str, target: str) -> None:
         with open(local_path, "rb") as source, self.fs.open(target, "wb") as sink:
@@ -155,6 +222,12 @@ class Storage:
         except FileNotFoundError:
             pass
 
+    def remove_empty_dir(self, reldir: str) -> None:
+        """Remove the folder ``reldir`` if it is empty (object stores have no folders to remove)."""
+        if self.protocol in RENAMING_PROTOCOLS:
+            with contextlib.suppress(OSError, NotImplementedError):
+                self.fs.rmdir(self.path(reldir))
+
     def move(self, source: str, target: str) -> None:
         final = self.path(target)
         self._ensure_parent(final)
@@ -163,6 +236,7 @@ class Storage:
     def list(self, reldir: str) -> Iterator[str]:
         """Relative paths of the files directly in ``reldir`` (none when it does not exist)."""
         base = self.path(reldir)
+        self.fs.invalidate_cache(base)  # a cached listing would hide other workers' writes
         try:
             entries = self.fs.ls(base, detail=False)
         except FileNotFoundError:
@@ -175,6 +249,31 @@ class Storage:
     def _ensure_parent(self, path: str) -> None:
         if self.protocol in ("file", "local"):
             self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+
+
+CONDITIONAL_CREATE_PROTOCOLS = frozenset({"gs", "gcs", "s3", "s3a"})
+_MEMORY_CREATE_LOCK = threading.Lock()
+
+
+class ConditionalWriteUnsupported(OSError):
+    """The store cannot write an object only if it is absent."""
+
+
+def _link_into_place(final: str, data: bytes) -> bool:
+    # Write the whole content under a temporary name, then hard-link it to the final
+    # name: link() fails when the name exists, so a reader never sees a partial file
+    # and exactly one of several racing writers wins.
+    temporary = f"{final}.tmp-{uuid.uuid4().hex}"
+    try:
+        with open(temporary, "xb") as handle:
+            handle.write(data)
+        os.link(temporary, final)
+    except FileExistsError:
+        return False
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+    return True
 
 
 def open_input(uri: str, mode: str = "rb", storage_options: dict[str, Any] | None = None) -> Any:
@@ -201,3 +300,45 @@ def expand_inputs(pattern: str, storage_options: dict[str, Any] | None = None) -
     if protocol in ("file", "local"):
         return sorted(matches)
     return sorted(f"{protocol}://{m.lstrip('/')}" for m in matches)
+
+
+OUTPUT_SUBDIRS = frozenset({"_ledger", "_runs", "results", "media", "gallery"})
+"""What an output root holds; none of it is ever read back as prompts."""
+OUTPUT_MARKERS = ("_ledger", "_runs")
+"""A folder holding one of these is an output root."""
+
+
+def outside_output_roots(
+    files: list[str], output_root: str, storage_options: dict[str, Any] | None = None
+) -> tuple[list[str], list[str]]:
+    """(inputs to read, inputs left out): files under ``output_root`` or under the
+    ``_ledger/``, ``_runs/``, ``results/``, ``media/`` or ``gallery/`` folder of any output
+    root are left out, so a run never reads its own (or another run's) outputs as prompts."""
+    own = _comparable(output_root, storage_options)
+    fs, _ = fsspec.core.url_to_fs(output_root, **(storage_options or {}))
+    is_root: dict[str, bool] = {}
+
+    def output_root_at(folder: str) -> bool:
+        if folder not in is_root:
+            is_root[folder] = any(fs.exists(posixpath.join(folder, marker)) for marker in OUTPUT_MARKERS)
+        return is_root[folder]
+
+    kept, left_out = [], []
+    for uri in files:
+        path = _comparable(uri, storage_options)
+        parts = path.split("/")
+        inside = path == own or path.startswith(own.rstrip("/") + "/") or any(
+            part in OUTPUT_SUBDIRS and (part in OUTPUT_MARKERS or output_root_at("/".join(parts[:i])))
+            for i, part in enumerate(parts[:-1])
+        )
+        (left_out if inside else kept).append(uri)
+    return kept, left_out
+
+
+def _comparable(uri: str, storage_options: dict[str, Any] | None) -> str:
+    """A path comparable across spellings of the same location (absolute, no protocol)."""
+    if "://" not in uri or uri.startswith("file://"):
+        return os.path.abspath(uri.removeprefix("file://"))
+    _, path = fsspec.core.url_to_fs(uri, **(storage_options or {}))
+    return path.lstrip("/")
+

@@ -513,6 +513,7 @@ class ProviderEmulator:
             return Reply(_no_route_response(req, match.allowed))
         truncate_to: int | None = None
         fault = self._faults.take(route.name)
+        after: Fault | None = None
         if fault is not None:
             record.fault = fault.kind
             if not fault.is_generic:
@@ -521,11 +522,18 @@ class ProviderEmulator:
                 truncate_to = fault.nbytes
             elif fault.kind == "delay":
                 self._stopping.wait(fault.seconds or 0.0)
+            elif fault.kind in ("answer_late", "lose_answer"):
+                after = fault
             else:
                 return _generic_fault_reply(fault)
         if parse_error and not route.raw_body:
             return Reply(EmuResponse.error(400, {"error": parse_error}), truncate_to)
-        return Reply(self._call_handler(route, req), truncate_to)
+        response = self._call_handler(route, req)
+        if after is not None and after.kind == "lose_answer":
+            return Reply(reset=True)
+        if after is not None:
+            self._stopping.wait(after.seconds or 0.0)
+        return Reply(response, truncate_to)
 
     def _call_handler(self, route: Route, req: EmuRequest) -> EmuResponse:
         try:

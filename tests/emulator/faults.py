@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 GENERIC_KINDS: frozenset[str] = frozenset(
-    {"http", "delay", "truncate", "expired", "connection_reset"}
+    {"http", "delay", "truncate", "expired", "connection_reset", "answer_late", "lose_answer"}
 )
 
 
@@ -57,6 +57,16 @@ class Fault:
     def delay(cls, seconds: float) -> Fault:
         """Sleep ``seconds`` before handling the request normally."""
         return cls("delay", seconds=float(seconds))
+
+    @classmethod
+    def answer_late(cls, seconds: float) -> Fault:
+        """Handle the request (a submit creates its job), then hold the answer ``seconds``."""
+        return cls("answer_late", seconds=float(seconds))
+
+    @classmethod
+    def lose_answer(cls) -> Fault:
+        """Handle the request (a submit creates its job), then drop the connection unanswered."""
+        return cls("lose_answer")
 
     @classmethod
     def truncate(cls, nbytes: int) -> Fault:

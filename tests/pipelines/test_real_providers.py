@@ -29,7 +29,7 @@ def entry(emulator, provider, model, **extra):
 
 def test_image_chain_across_openai_stability_and_fal(keyed, tmp_path):
     emulator = keyed
-    chain = entry(emulator, "openai", "gpt-image-1", fallback_configs=[
+    chain = entry(emulator, "openai", "gpt-image-2.6-flare", fallback_configs=[
         entry(emulator, "stability", "stable-image-core"),
         entry(emulator, "fal", "fal-ai/flux/dev"),
     ])
@@ -60,7 +60,7 @@ def test_image_chain_across_openai_stability_and_fal(keyed, tmp_path):
 
 def test_transient_failures_fall_back_to_the_next_provider(keyed, tmp_path):
     emulator = keyed
-    chain = entry(emulator, "openai", "gpt-image-1", fallback_configs=[entry(emulator, "fal", "fal-ai/flux/dev")])
+    chain = entry(emulator, "openai", "gpt-image-2.6-flare", fallback_configs=[entry(emulator, "fal", "fal-ai/flux/dev")])
     job = write_job(tmp_path / "job.yaml", {"modality": "image", "configs": [{"name": "chain", **chain}],
                                             "retry": {"max_retries": 1, "base_delay": 0.01}})
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"id": "only", "prompt": "a lighthouse", "size": "1024x1024"}])

@@ -23,11 +23,12 @@ def pipeline_command(tmp_path: Path) -> list[str]:
 
 
 def ledger_states(output: Path) -> Counter:
+    """Done records and the states of the claims on jobs in flight."""
     states: Counter = Counter()
-    for entry in (output / "_ledger").glob("*.json"):
+    for entry in [*(output / "_ledger").glob("*.json"), *(output / "_ledger").glob("*/claim-*.json")]:
         try:
             states[json.loads(entry.read_text())["state"]] += 1
-        except (ValueError, OSError):
+        except (ValueError, OSError, KeyError):
             states["unreadable"] += 1
     return states
 

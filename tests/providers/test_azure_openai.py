@@ -1,5 +1,5 @@
 """Azure OpenAI provider over the emulator: deployment image routes with api-version,
-Sora 2 on the v1 API, the api-key header, endpoint / api-version configuration and
+Sora 2 on the v1 API (Bearer auth, remix), the api-key header, endpoint / api-version configuration and
 Azure's content filter."""
 
 import base64
@@ -147,7 +147,8 @@ def test_video_uses_the_v1_routes_with_the_deployment_as_model(emulator):
                               retry=FAST)
     create = emulator.last("azure-openai.videos_create")
     assert create.path == "/openai/v1/videos" and create.query == {}
-    assert create.headers["api-key"] == emulator.key_for(P)
+    # What openai.OpenAI(base_url=".../openai/v1/", api_key=key) sends on the v1 routes.
+    assert create.headers["Authorization"] == f"Bearer {emulator.key_for(P)}" and "api-key" not in create.headers
     assert create.form == {"prompt": "waves", "model": "sora-2-eastus", "seconds": "4", "size": "1280x720"}
     video_id = emulator.jobs.all(P)[0].id
     assert emulator.last("azure-openai.videos_content").path == f"/openai/v1/videos/{video_id}/content"
@@ -174,3 +175,28 @@ def test_video_content_filter_at_submit_is_moderation(emulator):
     with pytest.raises(ContentModerationError):
         generate_video(config, prompt="x", retry=FAST)
     assert emulator.count("azure-openai.videos_create") == 1
+
+
+def test_video_remix_uses_the_v1_remix_route(emulator):
+    source = generate_video(video_config(emulator), prompt="waves", duration_seconds=4, retry=FAST)
+    remix = generate_video(
+        video_config(emulator), prompt="stormy waves", remix_video_id=source.raw_response["id"], retry=FAST
+    )
+    call = emulator.last("azure-openai.videos_remix")
+    assert call.path == f"/openai/v1/videos/{source.raw_response['id']}/remix" and call.json == {"prompt": "stormy waves"}
+    assert call.headers["Authorization"] == f"Bearer {emulator.key_for(P)}"
+    assert remix.raw_response["remixed_from_video_id"] == source.raw_response["id"] and remix.duration == 4.0
+
+
+def test_sora_on_azure_is_not_retired_by_openai_s_shutdown(emulator):
+    from providers.azure_openai import AzureOpenAIProvider
+    from providers.openai import OpenAIProvider
+
+    assert OpenAIProvider.models["sora-2"].lifecycle.status == "retired"
+    assert AzureOpenAIProvider.models["sora-2"].lifecycle.status == "active"
+
+
+def test_emulated_v1_video_route_rejects_a_wrong_bearer_key(emulator):
+    url = emulator.url_for(P) + "/openai/v1/videos/video_x"
+    reply = requests.get(url, headers={"Authorization": "Bearer nope"}, timeout=5)
+    assert reply.status_code == 401

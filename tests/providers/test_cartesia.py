@@ -13,6 +13,7 @@ from providers.errors import (
     ContentModerationError,
     GenerationFailedError,
     InvalidRequestError,
+    PossiblyPaidError,
     ProviderAuthError,
     UnsupportedRequestError,
 )
@@ -59,11 +60,11 @@ def test_tts_sends_the_documented_request_and_returns_decodable_mp3(emulator):
     sent = emulator.last("cartesia.tts")
     assert sent.path == "/tts/bytes"
     assert sent.headers["Authorization"] == f"Bearer {emulator.key_for('cartesia')}"
-    assert sent.headers["Cartesia-Version"] == DEFAULT_API_VERSION == "2026-03-01"
+    assert sent.headers["Cartesia-Version"] == DEFAULT_API_VERSION == "2026-08-14"  # the cartesia SDK 4.x default
     assert sent.json == {
         "model_id": "sonic-3",
         "transcript": TEXT,
-        "voice": {"mode": "id", "id": VOICE},
+        "voice": {"id": VOICE},  # the 2026-08-14 shape ({"mode": "id", ...} before it)
         "output_format": {"container": "mp3", "bit_rate": 128000, "sample_rate": 44100},
         "language": "fr",
         "generation_config": {"speed": 1.2, "volume": 0.8, "emotion": "excited"},
@@ -86,11 +87,12 @@ def test_tts_async_twin_and_api_version_override(emulator):
     assert decoded(audio_of(response))[0] == "mp3"
     sent = emulator.last("cartesia.tts")
     assert sent.headers["Cartesia-Version"] == "2025-04-16" and sent.json["model_id"] == "sonic-3.5"
+    assert sent.json["voice"] == {"mode": "id", "id": VOICE}  # the shape that version documents
 
 
 def test_a_pinned_voice_comes_from_provider_config(emulator):
     generate_tts(config(emulator, provider_config={"voice_id": "pinned"}), text="x", voice_id="row-voice", retry=FAST)
-    assert emulator.last("cartesia.tts").json["voice"] == {"mode": "id", "id": "pinned"}
+    assert emulator.last("cartesia.tts").json["voice"] == {"id": "pinned"}
 
 
 # -- every output format ----------------------------------------------------------------
@@ -167,7 +169,8 @@ def test_the_refusal_lists_the_allowed_combinations():
     ("model", "fields", "reason"),
     [
         ("sonic-3", {}, "voice_id"),
-        ("sonic-english", {"voice_id": VOICE}, "sunset"),
+        ("sonic-english", {"voice_id": VOICE}, "retired on 2026-06-01 per https://docs.cartesia.ai/.*; use sonic-3.5"),
+        ("sonic-2-2025-03-07", {"voice_id": VOICE}, "retired on 2026-06-01"),
         ("voice-changer", {"voice_id": VOICE}, "does not do tts"),
     ],
 )
@@ -183,6 +186,43 @@ def test_capabilities_cover_the_sonic_families_and_the_voice_changer():
         assert provider.capabilities(model).modalities == {"tts"}
     assert provider.capabilities("voice-changer").modalities == {"sts"}
     assert provider.capabilities("sonic-3").audio_formats == ("mp3", "wav", "pcm")
+    assert provider.capabilities("sonic-latest").modalities == {"tts"}  # in the SDK's model enum
+    for model in ("sonic-3.5", "sonic-2-2025-06-11", "sonic-latest"):
+        assert provider.capabilities(model).lifecycle.status == "active"
+    for model in ("sonic", "sonic-english", "sonic-multilingual", "sonic-2-2025-03-07", "sonic-turbo-2025-03-07"):
+        lifecycle = provider.capabilities(model).lifecycle
+        assert (lifecycle.status, str(lifecycle.date), lifecycle.replacement) == ("retired", "2026-06-01", "sonic-3.5")
+
+
+@pytest.mark.parametrize(
+    ("version", "voice"),
+    [("2026-08-14", {"id": VOICE}), ("2026-03-01", {"mode": "id", "id": VOICE}), ("2024-06-10", {"mode": "id", "id": VOICE})],
+)
+def test_the_voice_object_follows_the_api_version(emulator, version, voice):
+    generate_tts(config(emulator, api_version=version), text="x", voice_id=VOICE, retry=FAST)
+    assert emulator.last("cartesia.tts").json["voice"] == voice
+
+
+@pytest.mark.parametrize(
+    ("version", "voice", "accepted"),
+    [
+        ("2026-08-14", {"id": VOICE}, True),
+        ("2026-08-14", VOICE, True),
+        ("2026-08-14", {"mode": "embedding", "embedding": [0.1, 0.2]}, False),
+        ("2026-03-01", {"id": VOICE}, False),  # before 2026-08-14 the documented object needs mode "id"
+        ("2026-03-01", {"mode": "id", "id": VOICE}, True),
+    ],
+)
+def test_the_emulator_checks_the_voice_object_of_the_version_sent(emulator, version, voice, accepted):
+    import requests
+
+    body = {"model_id": "sonic-3", "transcript": TEXT, "voice": voice,
+            "output_format": {"container": "raw", "encoding": "pcm_s16le", "sample_rate": 16000}}
+    headers = {"Authorization": f"Bearer {emulator.key_for('cartesia')}", "Cartesia-Version": version}
+    answer = requests.post(f"{emulator.url_for('cartesia')}/tts/bytes", json=body, headers=headers, timeout=10)
+    assert answer.status_code == (200 if accepted else 400)
+    if not accepted:
+        assert "voice" in answer.json()["message"]
 
 
 # -- voice changer: every kind of input --------------------------------------------------
@@ -309,15 +349,13 @@ def test_concurrency_limited_is_retried_after_retry_after(emulator):
     assert first.is_retryable and "concurrency" in first.error_message and first.request_id == "r-429"
 
 
-def test_server_errors_and_resets_are_retried(emulator):
+def test_server_errors_are_retried_but_a_reset_after_sending_is_possibly_paid(emulator):
     emulator.inject("cartesia.tts", Fault.http(502, "Bad Gateway: upstream"))
     emulator.inject("cartesia.tts", Fault.connection_reset())
-    response = generate_tts(config(emulator), text="x", voice_id=VOICE, retry=FAST)
-    assert [a.error_type for a in response.execution_metadata.attempts] == [
-        "ProviderHTTPError",
-        "ProviderConnectionError",
-        None,
-    ]
+    with pytest.raises(PossiblyPaidError) as info:
+        generate_tts(config(emulator), text="x", voice_id=VOICE, retry=FAST)
+    assert [a.error_type for a in info.value.execution_metadata.attempts] == ["ProviderHTTPError", "PossiblyPaidError"]
+    assert emulator.count("cartesia.tts") == 2  # the 502 was a refusal; the reset may have been billed
 
 
 def test_a_success_without_audio_is_a_generation_failure(emulator):
@@ -376,7 +414,7 @@ def test_the_emulator_renders_every_documented_encoding(emulator, container, enc
     """Encodings the provider never asks for still come back as the API documents them."""
     import requests
 
-    body = {"model_id": "sonic-3", "transcript": TEXT, "voice": {"mode": "id", "id": VOICE},
+    body = {"model_id": "sonic-3", "transcript": TEXT, "voice": {"id": VOICE},
             "output_format": {"container": container, "encoding": encoding, "sample_rate": 16000}}
     headers = {"Authorization": f"Bearer {emulator.key_for('cartesia')}", "Cartesia-Version": DEFAULT_API_VERSION}
     answer = requests.post(f"{emulator.url_for('cartesia')}/tts/bytes", json=body, headers=headers, timeout=10)

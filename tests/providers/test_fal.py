@@ -100,7 +100,7 @@ def test_video_job_sends_veo_fields_follows_the_queue_and_returns_playable_mp4(e
                            "negative_prompt": "blur", "seed": 7}
     request_id = emu.jobs.all("fal")[0].id
     status = emu.last("fal.status")
-    assert status.path == f"/fal-ai/veo3/requests/{request_id}/status" and status.query == {"logs": "1"}
+    assert status.path == f"/fal-ai/veo3/requests/{request_id}/status" and status.query == {"logs": "true"}
     assert emu.last("fal.result").path == f"/fal-ai/veo3/requests/{request_id}"
     assert response.execution_metadata.attempts[0].request_id == request_id
     assert response.content_type == "video/mp4" and response.raw_response["video"]["url"] == response.video
@@ -432,3 +432,96 @@ def test_capability_table_describes_families():
     assert get_provider_capabilities("fal", "fal-ai/minimax/speech-2.6-turbo").audio_formats == ("mp3", "pcm", "flac")
     assert get_provider_capabilities("fal", "fal-ai/minimax/hailuo-02/pro/text-to-video").modalities == {"video"}
     assert get_provider_capabilities("fal", "fal-ai/kling-video/v3/pro/text-to-video").max_duration == 15
+
+
+# -- video-to-video endpoints (each its own catalog entry; fal model API pages) ----------------
+
+
+def _mp4(emu):
+    return {"content": emu.video_bytes("source clip", width=160, height=90, duration=2.0, fps=8),
+            "content_type": "video/mp4"}
+
+
+@pytest.mark.parametrize("model", ["fal-ai/veo3.1/extend-video", "fal-ai/veo3.1/fast/extend-video"])
+def test_veo31_extend_video_sends_the_video_and_7s(emu, model):
+    source = _mp4(emu)
+    response = generate_video(
+        video_config(emu, model=model), prompt="the fox keeps running", video=source, duration_seconds=7,
+        resolution="1080p", aspect_ratio="16:9", generate_audio=False, seed=3, retry=FAST,
+    )
+    submit = emu.last("fal.submit")
+    assert submit.path == f"/{model}"
+    assert submit.json == {"prompt": "the fox keeps running", "duration": "7s", "aspect_ratio": "16:9",
+                           "resolution": "1080p", "generate_audio": False, "seed": 3,
+                           "video_url": "data:video/mp4;base64," + base64.b64encode(source["content"]).decode()}
+    assert fetched(response.video).kind == "video"
+
+
+def test_kling_o1_edit_sends_video_and_reference_images(emu):
+    video_url = emu.host_video("source", provider="fal", width=160, height=90, duration=3.0, fps=8)
+    refs = [emu.host_image(f"ref {i}", provider="fal") for i in range(2)]
+    response = generate_video(
+        video_config(emu, model="fal-ai/kling-video/o1/video-to-video/edit"),
+        prompt="make @Image1 the sky", video=video_url, keep_audio=True, retry=FAST,
+        image_list=[{"image": refs[0], "type": "style"}, {"image": refs[1], "type": "reference"}],
+    )
+    submit = emu.last("fal.submit")
+    assert submit.path == "/fal-ai/kling-video/o1/video-to-video/edit"
+    assert submit.json == {"prompt": "make @Image1 the sky", "image_urls": refs, "video_url": video_url,
+                           "keep_audio": True}
+    assert fetched(response.video).kind == "video"
+
+
+def test_sora2_remix_takes_the_video_id_of_an_earlier_kept_generation(emu):
+    first = generate_video(video_config(emu, model="fal-ai/sora-2/text-to-video"), prompt="a cat",
+                           duration_seconds=4, delete_video=False, retry=FAST)
+    video_id = first.raw_response["video_id"]
+    remix = generate_video(video_config(emu, model="fal-ai/sora-2/video-to-video/remix"),
+                           prompt="make the cat purple", video_id=video_id, retry=FAST)
+    submit = emu.last("fal.submit")
+    assert submit.path == "/fal-ai/sora-2/video-to-video/remix"
+    assert submit.json == {"prompt": "make the cat purple", "video_id": video_id}
+    assert fetched(remix.video).kind == "video"
+
+
+def test_sora2_remix_of_a_deleted_generation_is_rejected_by_fal(emu):
+    first = generate_video(video_config(emu, model="fal-ai/sora-2/text-to-video"), prompt="a cat", retry=FAST)
+    with pytest.raises(InvalidRequestError, match="video_id"):
+        generate_video(video_config(emu, model="fal-ai/sora-2/video-to-video/remix"), prompt="purple",
+                       video_id=first.raw_response["video_id"], retry=FAST)
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "problem"),
+    [
+        ("fal-ai/veo3.1", {"video": "https://x.test/a.mp4"}, "model takes no input video"),
+        ("fal-ai/sora-2/text-to-video", {"video": "https://x.test/a.mp4"}, "model takes no input video"),
+        ("fal-ai/veo3.1/extend-video", {}, "set `video`"),
+        ("fal-ai/veo3.1/extend-video", {"video": "https://x.test/a.mp4", "duration_seconds": 8}, "duration_seconds=8"),
+        ("fal-ai/kling-video/o1/video-to-video/edit", {}, "set `video`"),
+        ("fal-ai/kling-video/o1/video-to-video/edit", {"video": "https://x.test/a.mp4", "duration_seconds": 5},
+         "takes no duration_seconds"),
+        ("fal-ai/sora-2/video-to-video/remix", {}, "needs extra_params video_id"),
+        ("fal-ai/sora-2/video-to-video/remix", {"video": "https://x.test/a.mp4", "video_id": "video_1"},
+         "model takes no input video"),
+    ],
+)
+def test_video_to_video_requests_an_endpoint_cannot_serve_are_skipped(emu, model, fields, problem):
+    with pytest.raises(UnsupportedRequestError) as info:
+        generate_video(video_config(emu, model=model), prompt="x", retry=FAST, **fields)
+    assert emu.count("fal.submit") == 0 and problem in info.value.execution_metadata.attempts[0].error_message
+
+
+def test_video_to_video_endpoints_are_catalog_entries_with_video_input():
+    for model in ("fal-ai/veo3.1/extend-video", "fal-ai/veo3.1/fast/extend-video",
+                  "fal-ai/kling-video/o1/video-to-video/edit"):
+        assert get_provider_capabilities("fal", model).accepts_video_input, model
+    assert not get_provider_capabilities("fal", "fal-ai/veo3.1/fast").accepts_video_input
+    assert "fal-ai/sora-2/video-to-video/remix*" in FalProvider.models
+
+
+def test_sora2_takes_the_documented_16_and_20_second_durations(emu):
+    """fal's Sora 2 DurationEnum is 4|8|12|16|20 (fal's sora-2-text-to-video API reference)."""
+    generate_video(video_config(emu, model="fal-ai/sora-2/text-to-video"), prompt="x", duration_seconds=20, retry=FAST)
+    assert emu.last("fal.submit").json["duration"] == 20
+    assert get_provider_capabilities("fal", "fal-ai/sora-2/text-to-video").durations == (4, 8, 12, 16, 20)

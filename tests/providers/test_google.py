@@ -68,7 +68,21 @@ def video_config(emu, model=VEO, vertex=False, **fields) -> VideoGenerationConfi
     )
 
 
-def image_config(emu, model="gemini-2.5-flash-image", vertex=False, **fields) -> ImageGenerationConfig:
+IMAGE_MODEL = "gemini-3.1-flash-image"
+
+
+@pytest.fixture
+def imagen_served(monkeypatch):
+    """Imagen is retired in the catalog; the protocol tests pretend it is still served."""
+    from providers.capabilities import Lifecycle
+    from providers.google import GOOGLE_MODELS
+
+    for model, caps in list(GOOGLE_MODELS.items()):
+        if model.startswith("imagen-"):
+            monkeypatch.setitem(GOOGLE_MODELS, model, caps.model_copy(update={"lifecycle": Lifecycle()}))
+
+
+def image_config(emu, model=IMAGE_MODEL, vertex=False, **fields) -> ImageGenerationConfig:
     fields.setdefault("api_key", emu.key_for("google"))
     return ImageGenerationConfig(
         provider="google", model=model, base_url=emu.url_for("google"), poll_interval=0,
@@ -182,7 +196,8 @@ def test_input_images_and_video_are_mapped_per_role(emu):
         image_list=[{"image": data_url, "type": "reference"}, {"image": data_url, "type": "asset"}], retry=FAST,
     )
     refs = emu.last("google.vertex_predict_long_running").json["instances"][0]["referenceImages"]
-    assert [r["referenceType"] for r in refs] == ["asset", "asset"] and refs[0]["image"]["mimeType"] == "image/png"
+    # google-genai's enum values (tests/conformance/test_google.py)
+    assert [r["referenceType"] for r in refs] == ["ASSET", "ASSET"] and refs[0]["image"]["mimeType"] == "image/png"
 
     clip = emu.video_bytes("earlier clip", width=64, height=36, duration=1.0)
     generate_video(
@@ -195,10 +210,14 @@ def test_input_images_and_video_are_mapped_per_role(emu):
     assert instance["lastFrame"]["bytesBase64Encoded"] == base64.b64encode(png).decode()
     assert base64.b64decode(instance["video"]["bytesBase64Encoded"]) == clip
 
-    generate_video(video_config(emu, model="veo-2.0-generate-exp"), prompt="in this style",
+    generate_video(video_config(emu, model="veo-2.0-generate-exp", vertex=True), prompt="in this style",
                    image_list=[{"image": data_url, "type": "style"}], retry=FAST)
-    refs = emu.last("google.predict_long_running").json["instances"][0]["referenceImages"]
-    assert refs[0]["referenceType"] == "style"
+    refs = emu.last("google.vertex_predict_long_running").json["instances"][0]["referenceImages"]
+    assert refs[0]["referenceType"] == "STYLE"
+    # google-genai refuses STYLE on the Gemini API (Vertex only): so do we, before any call.
+    with pytest.raises(UnsupportedRequestError, match="style reference images"):
+        generate_video(video_config(emu, model="veo-2.0-generate-exp"), prompt="in this style",
+                       image_list=[{"image": data_url, "type": "style"}], retry=FAST)
 
 
 @pytest.mark.parametrize("fields", [{"seed": 1}, {"generate_audio": False}, {"fps": 24}])
@@ -217,7 +236,7 @@ def test_vertex_only_fields_on_the_gemini_api_are_skipped(emu, fields):
     [
         ("video", VEO, False, {"duration_seconds": 5}, "duration_seconds=5"),
         ("video", VEO, False, {"duration_seconds": 4, "resolution": "1080p"}, "needs duration_seconds=8"),
-        ("video", "veo-3.0-generate-001", True, {"image_list": [{"image": "gs://b/a.png", "type": "last_frame"}]}, "last_frame"),
+        ("video", "veo-3.1-fast-generate-001", True, {"image_list": [{"image": "gs://b/a.png", "type": "last_frame"}]}, "last_frame"),
         ("video", VEO, True, {"image_list": [{"image": "gs://b/a.png", "type": "asset"}] * 4}, "maximum of 3"),
         ("video", VEO, True, {"image_list": [{"image": "gs://b/a.png", "type": "asset"}], "aspect_ratio": "9:16"}, "16:9"),
         ("video", "veo-2.0-generate-001", True, {"generate_audio": True}, "audio"),
@@ -226,12 +245,13 @@ def test_vertex_only_fields_on_the_gemini_api_are_skipped(emu, fields):
         ("image", "imagen-4.0-generate-001", True, {"aspect_ratio": "21:9"}, "aspect_ratio"),
         ("image", "imagen-4.0-fast-generate-001", True, {"size": "2048x2048"}, "2K"),
         ("image", "imagen-4.0-generate-001", True, {"seed": 3}, "add_watermark"),
-        ("image", "gemini-2.5-flash-image", False, {"negative_prompt": "x"}, "negative_prompt"),
-        ("image", "gemini-2.5-flash-image", False, {"n": 2}, "n=2"),
-        ("image", "gemini-2.5-flash-image", False, {"size": "1000x300"}, "no Google aspect ratio"),
-        ("image", "gemini-2.5-flash-image", False, {"image_list": [{"image": "gs://b/a.png", "type": "reference"}]}, "gs://"),
+        ("image", IMAGE_MODEL, False, {"negative_prompt": "x"}, "negative_prompt"),
+        ("image", IMAGE_MODEL, False, {"n": 2}, "n=2"),
+        ("image", IMAGE_MODEL, False, {"size": "1000x300"}, "no Google aspect ratio"),
+        ("image", IMAGE_MODEL, False, {"image_list": [{"image": "gs://b/a.png", "type": "reference"}]}, "gs://"),
     ],
 )
+@pytest.mark.usefixtures("imagen_served")
 def test_requests_a_model_cannot_serve_are_skipped_without_a_request(emu, modality, model, vertex, fields, reason):
     with pytest.raises(UnsupportedRequestError) as info:
         if modality == "video":
@@ -268,6 +288,7 @@ def test_default_hosts_per_backend():
 # -- images ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("imagen_served")
 def test_imagen_on_vertex(emu):
     response = generate_image(
         image_config(emu, model="imagen-4.0-generate-001", vertex=True),
@@ -293,13 +314,13 @@ def test_imagen_on_vertex(emu):
 async def test_gemini_image_model_async_with_an_input_image(emu):
     png = emu.image_bytes("input", width=48, height=48)
     response = await generate_image_async(
-        image_config(emu, model="gemini-3-pro-image-preview"),
+        image_config(emu, model="gemini-3-pro-image"),
         prompt="make it night", aspect_ratio="1:1", size="2048x2048", seed=5,
         image_list=[{"image": "data:image/png;base64," + base64.b64encode(png).decode(), "type": "reference"}],
         retry=FAST,
     )
     sent = emu.last("google.generate_content")
-    assert sent.path == "/v1beta/models/gemini-3-pro-image-preview:generateContent"
+    assert sent.path == "/v1beta/models/gemini-3-pro-image:generateContent"
     assert sent.headers["x-goog-api-key"] == emu.key_for("google")
     assert sent.json["contents"][0]["parts"] == [
         {"text": "make it night"}, {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode()}},
@@ -315,7 +336,7 @@ async def test_gemini_image_model_async_with_an_input_image(emu):
 def test_gemini_image_model_on_vertex(emu):
     response = generate_image(image_config(emu, vertex=True), prompt="a kite", retry=FAST)
     sent = emu.last("google.vertex_generate_content")
-    assert sent.path.endswith("/publishers/google/models/gemini-2.5-flash-image:generateContent")
+    assert sent.path.endswith(f"/publishers/google/models/{IMAGE_MODEL}:generateContent")
     assert probe_media(base64.b64decode(response.images[0])).content_type == "image/png"
 
 
@@ -338,12 +359,13 @@ def test_gemini_no_image_fails_and_falls_back(emu):
         ("video", VEO, False, "google.predict_long_running", Fault.moderation("celebrity likeness")),
         ("video", VEO, True, "google.vertex_predict_long_running", Fault.moderation("celebrity likeness")),
         ("image", "imagen-4.0-generate-001", True, "google.vertex_predict", Fault.moderation("celebrity likeness")),
-        ("image", "gemini-2.5-flash-image", False, "google.generate_content", Fault.moderation("celebrity likeness")),
-        ("image", "gemini-2.5-flash-image", False, "google.generate_content", Fault.custom("moderation", where="prompt")),
+        ("image", IMAGE_MODEL, False, "google.generate_content", Fault.moderation("celebrity likeness")),
+        ("image", IMAGE_MODEL, False, "google.generate_content", Fault.custom("moderation", where="prompt")),
         ("image", "imagen-4.0-generate-001", True, "google.vertex_predict", Fault.http(400, google_error(
             400, "INVALID_ARGUMENT", "The prompt contains sensitive words that violate Google's Responsible AI practices."))),
     ],
 )
+@pytest.mark.usefixtures("imagen_served")
 def test_moderation_stops_the_chain(emu, modality, model, vertex, route, fault):
     emu.inject(route, fault)
     with pytest.raises(ContentModerationError) as info:
@@ -557,4 +579,39 @@ def test_capability_table():
     veo2 = get_provider_capabilities("google", "veo-2.0-generate-001")
     assert (veo2.min_duration, veo2.max_duration, veo2.generates_audio) == (5, 8, False)
     assert get_provider_capabilities("google", "imagen-4.0-ultra-generate-001").max_outputs == 1
-    assert get_provider_capabilities("google", "gemini-3-pro-image-preview").modalities == {"image"}
+    assert get_provider_capabilities("google", "gemini-3-pro-image").modalities == {"image"}
+
+
+# -- lifecycle --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "vertex", "message"),
+    [
+        ("imagen-4.0-generate-001", True, "imagen-4.0-generate-001 was retired on 2026-08-17"),
+        ("imagen-4.0-ultra-generate-001", True, "use gemini-3-pro-image"),
+        ("gemini-3.1-flash-image-preview", False, "retired on 2026-06-25"),
+        ("imagen-3.0-generate-002", True, "retired on 2026-06-30"),
+        ("gemini-2.5-flash-image", False, "gemini-2.5-flash-image was retired on 2026-10-02"),
+    ],
+)
+def test_retired_image_models_are_skipped_and_the_chain_moves_on(emu, model, vertex, message):
+    config = image_config(emu, model=model, vertex=vertex).model_copy(update={"fallback_configs": [mock_image()]})
+    response = generate_image(config, prompt="x", retry=FAST)
+    first = response.execution_metadata.attempts[0]
+    assert (first.status, first.error_type) == ("skipped", "UnsupportedRequestError") and message in first.error_message
+    assert response.is_mock and google_requests(emu) == []
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("veo-3.1-generate-preview", "veo-3.1-generate-preview was retired on 2026-10-22"),
+        ("veo-3.1-fast-generate-preview", "use veo-3.1-fast-generate-001"),
+        ("veo-3.0-generate-001", "veo-3.0-generate-001 was retired on 2026-06-30"),
+    ],
+)
+def test_retired_veo_models_are_skipped(emu, model, message):
+    config = video_config(emu, model=model).model_copy(update={"fallback_configs": [mock_video()]})
+    response = generate_video(config, prompt="x", retry=FAST)
+    assert message in response.execution_metadata.attempts[0].error_message and google_requests(emu) == []

@@ -52,3 +52,98 @@ def test_sniff_content_type_from_magic_bytes():
     assert sniff_content_type(b"\xff\xd8\xff\xe0") == "image/jpeg"
     assert sniff_content_type(b"RIFF\0\0\0\0WEBPVP8 ") == "image/webp"
     assert sniff_content_type(b"<html>") is None
+
+
+# -- credentials go only to the provider's own origins; downloads are bounded --------------
+
+import pickle  # noqa: E402
+
+import pytest  # noqa: E402
+
+from providers.elevenlabs import ElevenLabsProvider  # noqa: E402
+from providers.errors import GenerationTimeoutError, ProviderConnectionError, ProviderHTTPError  # noqa: E402
+from providers.http import download, may_carry_credentials, send  # noqa: E402
+from schemas import AudioGenerationConfig  # noqa: E402
+from tests.emulator import EmuResponse  # noqa: E402
+
+CANARY = "sk-canary-0123456789abcdef"
+
+
+def _ctx(emulator, timeout=30):
+    config = AudioGenerationConfig(provider="elevenlabs", model="eleven_multilingual_v2",
+                                   base_url=emulator.url_for("elevenlabs"), api_key=CANARY, timeout=timeout)
+    return ElevenLabsProvider().context(config, "tts")
+
+
+def _foreign(emulator, path):
+    """The emulator under another host name: a different origin that still answers."""
+    return emulator.base_url.replace("127.0.0.1", "localhost") + path
+
+
+@pytest.fixture
+def echo_routes(emulator):
+    """/sec/echo answers 200; /sec/redirect?to=URL redirects (302); /sec/trickle drips bytes."""
+    if "sec.echo" not in emulator.route_names():
+        emulator.add_route(["GET", "POST"], "sec", r"/echo", lambda req: {"ok": True}, name="sec.echo")
+        emulator.add_route("GET", "sec", r"/redirect",
+                           lambda req: EmuResponse.empty(302, {"Location": req.query["to"]}), name="sec.redirect")
+        emulator.add_route("GET", "sec", r"/trickle", lambda req: EmuResponse.stream_(
+            (b"x" for _ in range(40)), "video/mp4", chunk_delay=0.25), name="sec.trickle")
+    return emulator
+
+
+def test_the_key_goes_to_the_configured_origin(echo_routes):
+    ctx = _ctx(echo_routes)
+    send(ctx, "GET", echo_routes.url_for("sec") + "/echo", headers={"xi-api-key": CANARY})
+    assert echo_routes.last("sec.echo").headers["xi-api-key"] == CANARY
+
+
+def test_a_foreign_url_from_a_ledger_or_an_answer_gets_no_credentials(echo_routes):
+    ctx = _ctx(echo_routes)
+    foreign = _foreign(echo_routes, "/sec/echo")
+    assert not may_carry_credentials(ctx, foreign)
+    send(ctx, "GET", foreign, headers={"xi-api-key": CANARY, "Authorization": f"Bearer {CANARY}", "Accept": "x/y"},
+         params={"key": CANARY, "page": "2"})
+    sent = echo_routes.last("sec.echo")
+    assert "xi-api-key" not in sent.headers and "Authorization" not in sent.headers and sent.headers["Accept"] == "x/y"
+    assert sent.query == {"page": "2"} and CANARY not in sent.full_path
+
+
+def test_a_key_inside_a_foreign_url_is_refused_before_sending(echo_routes):
+    with pytest.raises(ProviderConnectionError) as info:
+        send(_ctx(echo_routes), "GET", _foreign(echo_routes, f"/sec/echo?key={CANARY}"))
+    assert CANARY not in str(info.value) and "not an endpoint of elevenlabs" in str(info.value)
+    assert echo_routes.count("sec.echo") == 0
+
+
+def test_redirects_to_another_origin_drop_custom_auth_headers(echo_routes):
+    ctx = _ctx(echo_routes)
+    target = _foreign(echo_routes, "/sec/echo")
+    send(ctx, "GET", echo_routes.url_for("sec") + f"/redirect?to={target}", headers={"xi-api-key": CANARY})
+    assert echo_routes.last("sec.redirect").headers["xi-api-key"] == CANARY  # own origin: sent
+    assert "xi-api-key" not in echo_routes.last("sec.echo").headers  # requests alone would have forwarded it
+
+
+def test_a_downgrade_to_http_of_another_port_is_another_origin(emulator):
+    ctx = _ctx(emulator)
+    assert may_carry_credentials(ctx, emulator.url_for("elevenlabs") + "/v1/x")
+    assert not may_carry_credentials(ctx, emulator.url_for("elevenlabs").replace("http://", "https://") + "/v1/x")
+    assert not may_carry_credentials(ctx, "http://127.0.0.1:1/elevenlabs")
+
+
+def test_a_trickling_download_ends_at_the_attempt_deadline(echo_routes):
+    with pytest.raises(GenerationTimeoutError) as info:
+        download(_ctx(echo_routes, timeout=1), echo_routes.url_for("sec") + "/trickle")
+    assert "too slow" in info.value.message
+
+
+def test_http_errors_are_redacted_and_pickle_without_losing_fields(emulator):
+    emulator.add_route("GET", "sec", r"/leak", lambda req: EmuResponse.error(
+        503, {"error": f"bad key {req.headers.get('xi-api-key')}\n"}), name="sec.leak") if "sec.leak" not in emulator.route_names() else None
+    with pytest.raises(ProviderHTTPError) as info:
+        send(_ctx(emulator), "GET", emulator.url_for("sec") + "/leak", headers={"xi-api-key": CANARY})
+    error = info.value
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.status_code, copy.retryable, copy.provider, copy.message) == (503, True, "elevenlabs", error.message)
+    for text in (pickle.dumps(error), repr(vars(error)).encode(), repr(error.args).encode(), str(error).encode()):
+        assert CANARY.encode() not in text

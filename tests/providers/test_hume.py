@@ -1,5 +1,9 @@
 """Hume Octave TTS and voice conversion over the emulator: request mapping, audio
-formats, refusals before any request, STS inputs, error translation, fallbacks."""
+formats, refusals before any request, STS inputs, error translation, fallbacks.
+
+Hume's TTS API closed on 2026-11-13, so every Hume model is retired in the catalog; the
+wire tests below run with the models re-activated (the ``active_hume`` fixture), and
+``test_hume_is_retired_...`` checks the catalog as shipped."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import json
 import pytest
 
 from providers import RetryPolicy, generate_sts, generate_sts_async, generate_tts, generate_tts_async
+from providers.capabilities import Lifecycle
 from providers.errors import (
     ContentModerationError,
     GenerationFailedError,
@@ -18,6 +23,7 @@ from providers.errors import (
     UnsupportedRequestError,
 )
 from providers.http import data_url
+from providers.hume import HumeProvider
 from providers.media import probe_media
 from schemas import AudioGenerationConfig, AudioOutputFormat, MockConfig
 from tests.emulator import Fault
@@ -25,6 +31,15 @@ from tests.providers.speech_helpers import audio_of, decode, numbered_summary
 
 FAST = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
 VOICE_UUID = "5bb7de05-c8fe-426a-8fcc-ba4fc4ce9f9c"
+VOICE = "Ava Song"
+SHIPPED_MODELS = dict(HumeProvider.models)
+
+
+@pytest.fixture(autouse=True)
+def active_hume(monkeypatch):
+    """The catalog's Hume models with the retirement lifted, so the client can be exercised."""
+    active = {name: caps.model_copy(update={"lifecycle": Lifecycle()}) for name, caps in SHIPPED_MODELS.items()}
+    monkeypatch.setattr(HumeProvider, "models", active)
 
 
 def hume(emulator, model: str = "octave-2", **fields) -> AudioGenerationConfig:
@@ -104,7 +119,7 @@ def test_version_left_to_hume_or_forced_by_config(emulator):
 )
 def test_every_supported_format_decodes_at_48_khz(emulator, fmt, sample_rate, content_type, codec):
     output_format = AudioOutputFormat(format=fmt, sample_rate=sample_rate)
-    response = generate_tts(hume(emulator), text="format check", output_format=output_format)
+    response = generate_tts(hume(emulator), text="format check", voice_id=VOICE, output_format=output_format)
     assert emulator.last("hume.tts").json["format"] == {"type": fmt}
     assert response.content_type == content_type
     decoded_codec, rate, seconds = decode(audio_of(response), raw_pcm_rate=48000 if fmt == "pcm" else None)
@@ -199,7 +214,7 @@ def test_wrong_key_is_an_auth_error_without_the_key(emulator, monkeypatch):
     monkeypatch.setenv("HUME_API_KEY", "hume-wrong-secret")
     config = hume(emulator).model_copy(update={"api_key": None})
     with pytest.raises(ProviderAuthError) as info:
-        generate_tts(config, text="hello", retry=FAST)
+        generate_tts(config, text="hello", voice_id=VOICE, retry=FAST)
     assert info.value.status_code == 401 and "hume-wrong-secret" not in str(info.value)
     assert "HUME_API_KEY environment variable" in str(info.value)
     assert emulator.last("hume.tts").headers["X-Hume-Api-Key"] == "hume-wrong-secret"
@@ -227,14 +242,14 @@ def test_moderation_stops_the_chain(emulator):
     emulator.inject("hume.tts", Fault.moderation("This text violates our content policy"))
     config = hume(emulator, fallback_configs=[sarvam(emulator)])
     with pytest.raises(ContentModerationError, match="content policy") as info:
-        generate_tts(config, text="something unspeakable", language_code="en-IN", retry=FAST)
+        generate_tts(config, text="something unspeakable", voice_id=VOICE, language_code="en-IN", retry=FAST)
     assert numbered_summary(info.value.execution_metadata) == [("hume", 1, 1, "failed", "ContentModerationError")]
     assert emulator.count("hume.tts") == 1 and emulator.count("sarvam.tts") == 0
 
 
 def test_rate_limit_is_retried_after_retry_after(emulator):
     emulator.inject("hume.tts", Fault.http(429, {"error": "Too Many Requests", "message": "slow down"}, {"Retry-After": "0.2"}))
-    response = generate_tts(hume(emulator), text="hello", retry=FAST)
+    response = generate_tts(hume(emulator), text="hello", voice_id=VOICE, retry=FAST)
     first, second = emulator.requests_for("hume.tts")
     assert (first.status, second.status) == (429, 200) and second.received_at - first.received_at >= 0.2
     assert [a.status for a in response.execution_metadata.attempts] == ["failed", "success"]
@@ -259,5 +274,38 @@ def test_server_errors_are_retried_then_fall_back(emulator):
 def test_answer_without_generations_is_a_generation_failure(emulator):
     emulator.inject("hume.tts", Fault.http(200, {"request_id": "req-none", "generations": []}))
     with pytest.raises(GenerationFailedError, match="without audio") as info:
-        generate_tts(hume(emulator), text="hello", retry=FAST)
+        generate_tts(hume(emulator), text="hello", voice_id=VOICE, retry=FAST)
     assert info.value.request_id == "req-none"
+
+
+# -- lifecycle and Octave 2 rules (from the SDK and Hume's docs) ----------------------------------
+
+
+def test_hume_is_retired_and_a_hume_config_falls_through_without_a_request(emulator, monkeypatch):
+    monkeypatch.setattr(HumeProvider, "models", SHIPPED_MODELS)  # the catalog as shipped
+    for name, caps in SHIPPED_MODELS.items():
+        assert (caps.lifecycle.status, str(caps.lifecycle.date)) == ("retired", "2026-11-13"), name
+        assert caps.lifecycle.source.startswith("https://dev.hume.ai/")
+    config = hume(emulator, fallback_configs=[sarvam(emulator)])
+    response = generate_tts(config, text="hello", voice_id=VOICE, language_code="en-IN", retry=FAST)
+    skipped = response.execution_metadata.attempts[0]
+    assert (skipped.provider, skipped.status) == ("hume", "skipped")
+    assert "retired on 2026-11-13 per https://dev.hume.ai/" in skipped.error_message
+    assert emulator.requests_for(provider="hume") == [] and emulator.count("sarvam.tts") == 1
+
+
+@pytest.mark.parametrize("config_fields", [{"model": "octave-2"}, {"model": "octave", "provider_config": {"version": "2"}}])
+def test_octave_2_without_a_voice_is_refused_before_any_request(emulator, config_fields):
+    # hume SDK, `version`: "Requests that set version: 2 without a voice will be rejected."
+    with pytest.raises(UnsupportedRequestError, match="needs a voice"):
+        generate_tts(hume(emulator, **config_fields), text="hello", voice_settings={"description": "a calm narrator"})
+    assert emulator.requests_for(provider="hume") == []
+
+
+def test_the_emulator_rejects_version_2_without_a_voice(emulator):
+    import requests
+
+    body = {"utterances": [{"text": "hello", "description": "a calm narrator"}], "version": "2"}
+    answer = requests.post(f"{emulator.url_for('hume')}/v0/tts", json=body,
+                           headers={"X-Hume-Api-Key": emulator.key_for("hume")}, timeout=10)
+    assert answer.status_code == 400 and "voice" in answer.json()["message"]

@@ -21,12 +21,28 @@ from providers.errors import (
     ProviderHTTPError,
     UnsupportedRequestError,
 )
+from providers.capabilities import Lifecycle
 from providers.media import probe_media
+from providers.openai import OpenAIProvider
 from schemas import ImageGenerationConfig, MockConfig, VideoGenerationConfig
 from tests.emulator import Fault
 
 FAST = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
 P = "openai"
+IMAGE_MODEL = "gpt-image-2.6-flare"  # current per openai-python 3.57.0 ImageModel; standard sizes
+SORA_MODELS = [name for name in OpenAIProvider.models if name.startswith("sora-")]
+SHIPPED_CATALOG = dict(OpenAIProvider.models)
+
+
+@pytest.fixture(autouse=True)
+def sora_still_served(monkeypatch):
+    """Sora's API shut down on 2026-09-24, so its models are retired in the catalog and
+    every request is skipped before HTTP (tested below). The wire behaviour is tested
+    as if they were still served: the SDK still carries the methods, and Azure serves
+    the same client code."""
+    for name in SORA_MODELS:
+        active = OpenAIProvider.models[name].model_copy(update={"lifecycle": Lifecycle()})
+        monkeypatch.setitem(OpenAIProvider.models, name, active)
 
 
 def video_config(emulator, model="sora-2", **fields) -> VideoGenerationConfig:
@@ -36,7 +52,7 @@ def video_config(emulator, model="sora-2", **fields) -> VideoGenerationConfig:
     )
 
 
-def image_config(emulator, model="gpt-image-1", **fields) -> ImageGenerationConfig:
+def image_config(emulator, model=IMAGE_MODEL, **fields) -> ImageGenerationConfig:
     return ImageGenerationConfig(provider=P, model=model, base_url=emulator.url_for(P), api_key=emulator.key_for(P), **fields)
 
 
@@ -266,7 +282,7 @@ def test_gpt_image_generation_sends_json_and_returns_decoded_bytes(emulator):
     )
     call = emulator.last("openai.images_generations")
     assert call.headers["Authorization"] == f"Bearer {emulator.key_for(P)}"
-    assert call.json == {"prompt": "a lighthouse", "model": "gpt-image-1", "n": 2, "size": "1536x1024",
+    assert call.json == {"prompt": "a lighthouse", "model": IMAGE_MODEL, "n": 2, "size": "1536x1024",
                          "quality": "high", "output_format": "jpeg"}
     assert response.content_type == "image/jpeg" and len(response.images) == 2
     info = probe_media(base64.b64decode(response.images[0]))
@@ -275,20 +291,20 @@ def test_gpt_image_generation_sends_json_and_returns_decoded_bytes(emulator):
     assert response.execution_metadata.attempts[0].request_id.startswith("req_")
 
 
-async def test_dall_e_3_async_returns_urls_and_the_revised_prompt(emulator):
+async def test_gpt_image_2_5_async_sends_xhigh_and_max_quality(emulator):
     updates = []
     response = await generate_image_async(
-        image_config(emulator, model="dall-e-3"), prompt="a fox", aspect_ratio="9:16", style="natural", quality="high",
+        image_config(emulator, model="gpt-image-2.5-flare"), prompt="a fox", aspect_ratio="9:16", quality="xhigh",
         on_progress=updates.append, retry=FAST,
     )
     assert emulator.last("openai.images_generations").json == {
-        "prompt": "a fox", "model": "dall-e-3", "size": "1024x1792", "quality": "hd", "style": "natural"}
-    assert response.revised_prompt == "A detailed, vivid rendering of a fox"
-    url = response.images[0]
-    assert url.startswith(emulator.url_for("media"))
-    info = probe_media(requests.get(url, timeout=5).content)
-    assert (info.kind, info.width, info.height) == ("image", 1024, 1792)
+        "prompt": "a fox", "model": "gpt-image-2.5-flare", "size": "864x1536", "quality": "xhigh"}
+    assert response.raw_response["quality"] == "xhigh"
+    info = probe_media(base64.b64decode(response.images[0]))
+    assert (info.kind, info.width, info.height) == ("image", 864, 1536)
     assert updates[-1].status == "completed" and updates[-1].result == response
+    generate_image(image_config(emulator, model="gpt-image-2.5-sunburst-2026-09-08"), prompt="x", quality="max", retry=FAST)
+    assert emulator.last("openai.images_generations").json["quality"] == "max"
 
 
 def test_input_images_go_to_the_edits_endpoint_as_multipart(emulator):
@@ -296,7 +312,7 @@ def test_input_images_go_to_the_edits_endpoint_as_multipart(emulator):
                   {"image": base64.b64encode(png(512, 512, (0, 0, 255))).decode(), "type": "style"}]
     response = generate_image(image_config(emulator), prompt="combine them", size="1024x1024", image_list=references, retry=FAST)
     call = emulator.last("openai.images_edits")
-    assert call.form == {"prompt": "combine them", "model": "gpt-image-1", "size": "1024x1024"}
+    assert call.form == {"prompt": "combine them", "model": IMAGE_MODEL, "size": "1024x1024"}
     assert [f.content_type for f in call.files["image[]"]] == ["image/png", "image/png"] and "image" not in call.files
     assert emulator.count("openai.images_generations") == 0
     assert probe_media(base64.b64decode(response.images[0])).kind == "image"
@@ -304,24 +320,24 @@ def test_input_images_go_to_the_edits_endpoint_as_multipart(emulator):
 
 def test_a_single_image_with_mask_is_sent_as_image_and_mask(emulator):
     generate_image(
-        image_config(emulator, model="dall-e-2"), prompt="add a hat",
+        image_config(emulator), prompt="add a hat",
         image_list=[{"image": {"content": png(256, 256), "content_type": "image/png"}, "type": "reference"}],
-        mask_image={"content": png(256, 256, (255, 255, 255)), "content_type": "image/png"}, size="256x256", retry=FAST,
+        mask_image={"content": png(256, 256, (255, 255, 255)), "content_type": "image/png"}, size="1024x1024", retry=FAST,
     )
     call = emulator.last("openai.images_edits")
-    assert len(call.files["image"]) == 1 and len(call.files["mask"]) == 1 and call.form["model"] == "dall-e-2"
+    assert len(call.files["image"]) == 1 and len(call.files["mask"]) == 1 and call.form["model"] == IMAGE_MODEL
 
 
 @pytest.mark.parametrize(
     ("model", "fields", "reason"),
     [
-        ("gpt-image-1", {"style": "vivid"}, "style='vivid'"),
-        ("gpt-image-1", {"aspect_ratio": "21:9"}, "aspect_ratio='21:9'"),
-        ("dall-e-3", {"n": 2}, "n=2"),
-        ("dall-e-3", {"image_list": [{"image": "aGVsbG8=", "type": "reference"}]}, "no input images"),
-        ("dall-e-2", {"quality": "hd"}, "quality='hd'"),
+        (IMAGE_MODEL, {"style": "vivid"}, "style='vivid'"),
+        (IMAGE_MODEL, {"aspect_ratio": "21:9"}, "aspect_ratio='21:9'"),
+        (IMAGE_MODEL, {"quality": "xhigh"}, "quality='xhigh'"),
+        ("gpt-image-2", {"quality": "max"}, "quality='max'"),
         ("gpt-image-2", {"size": "1000x1000"}, "multiples of 16"),
-        ("gpt-image-1", {"negative_prompt": "text"}, "negative_prompt"),
+        ("gpt-image-2.5-flare", {"size": "4096x1024"}, "4096x1024"),
+        (IMAGE_MODEL, {"negative_prompt": "text"}, "negative_prompt"),
     ],
 )
 def test_image_requests_the_model_cannot_serve_are_skipped(emulator, model, fields, reason):
@@ -338,7 +354,7 @@ def test_gpt_image_2_takes_exact_aspect_sizes(emulator):
     assert probe_media(base64.b64decode(response.images[0])).width == 1680
 
 
-@pytest.mark.parametrize(("model", "code"), [("dall-e-3", "content_policy_violation"), ("gpt-image-1", "moderation_blocked")])
+@pytest.mark.parametrize(("model", "code"), [("chatgpt-image-latest", "moderation_blocked"), (IMAGE_MODEL, "moderation_blocked")])
 def test_image_moderation_codes_stop_the_chain(emulator, model, code):
     emulator.inject("openai.images_generations", Fault.moderation())
     config = image_config(emulator, model=model, fallback_configs=[mock_fallback(ImageGenerationConfig)])
@@ -353,3 +369,81 @@ def test_image_rate_limit_with_retry_after_seconds_is_retried(emulator):
     calls = emulator.requests_for("openai.images_generations")
     assert [c.status for c in calls] == [429, 200] and calls[1].received_at - calls[0].received_at >= 0.2
     assert response.execution_metadata.total_attempts == 2
+
+
+# -- model lifecycle ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "model", "retired_on"),
+    [
+        ("video", "sora-2", "2026-09-24"),
+        ("video", "sora-2-pro-2025-10-06", "2026-09-24"),
+        ("image", "gpt-image-1", "2026-10-23"),
+        ("image", "dall-e-3", "2026-05-12"),
+        ("image", "dall-e-2", "2026-05-12"),
+    ],
+)
+def test_retired_models_are_skipped_before_any_call(emulator, monkeypatch, kind, model, retired_on):
+    monkeypatch.setitem(OpenAIProvider.models, model, SHIPPED_CATALOG[model])  # as shipped: retired
+    if kind == "video":
+        config, call = video_config(emulator, model=model, fallback_configs=[mock_fallback()]), generate_video
+    else:
+        config = image_config(emulator, model=model, fallback_configs=[mock_fallback(ImageGenerationConfig)])
+        call = generate_image
+    response = call(config, prompt="x", retry=FAST)
+    assert emulator.requests == []
+    first = response.execution_metadata.attempts[0]
+    assert first.status == "skipped" and f"retired on {retired_on}" in first.error_message and response.is_mock
+
+
+# -- Sora remix -----------------------------------------------------------------------------
+
+
+def test_remix_posts_the_new_prompt_and_returns_a_new_video_of_the_source_shape(emulator):
+    source = generate_video(video_config(emulator), prompt="a paper boat", duration_seconds=8, aspect_ratio="9:16", retry=FAST)
+    source_id = source.raw_response["id"]
+
+    remix = generate_video(video_config(emulator), prompt="the boat is red now", remix_video_id=source_id, retry=FAST)
+
+    call = emulator.last("openai.videos_remix")
+    assert call.path == f"/videos/{source_id}/remix" and call.json == {"prompt": "the boat is red now"}
+    assert call.headers["Authorization"] == f"Bearer {emulator.key_for(P)}"
+    assert call.headers["Content-Type"].startswith("application/json")
+    assert emulator.count("openai.videos_create") == 1  # only the source was created from scratch
+    assert remix.raw_response["remixed_from_video_id"] == source_id and remix.raw_response["id"] != source_id
+    assert (remix.duration, remix.resolution, remix.aspect_ratio) == (8.0, "720x1280", "9:16")
+    assert probe_media(remix.video["content"]).duration_seconds == pytest.approx(8, abs=0.2)
+
+
+def test_remix_of_an_unfinished_video_is_an_invalid_request(emulator):
+    emulator.job_duration = 30
+    source = requests.post(
+        emulator.url_for(P) + "/videos", files={"prompt": (None, "x")},
+        headers={"Authorization": f"Bearer {emulator.key_for(P)}"}, timeout=5,
+    ).json()
+    with pytest.raises(InvalidRequestError) as info:
+        generate_video(video_config(emulator), prompt="y", remix_video_id=source["id"], retry=FAST)
+    assert "cannot be remixed" in str(info.value) and emulator.count("openai.videos_remix") == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"duration_seconds": 8}, "duration_seconds"),
+        ({"aspect_ratio": "16:9"}, "aspect_ratio"),
+        ({"image_list": [{"image": "aGVsbG8=", "type": "first_frame"}]}, "image_list"),
+        ({"size": "1280x720"}, "extra_params.size"),
+    ],
+)
+def test_a_remix_takes_only_a_prompt(emulator, fields, reason):
+    config = video_config(emulator, fallback_configs=[mock_fallback()])
+    response = generate_video(config, prompt="x", remix_video_id="video_abc", retry=FAST, **fields)
+    first = response.execution_metadata.attempts[0]
+    assert emulator.requests == [] and first.status == "skipped" and reason in first.error_message
+
+
+def test_a_malformed_remix_id_is_an_invalid_request_naming_the_value(emulator):
+    with pytest.raises(InvalidRequestError) as info:
+        generate_video(video_config(emulator), prompt="x", remix_video_id="../videos", retry=FAST)
+    assert "remix_video_id='../videos'" in str(info.value) and emulator.requests == []

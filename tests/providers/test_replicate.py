@@ -236,7 +236,7 @@ def test_server_errors_are_retried(emu):
 
 def test_falls_back_to_the_next_config_when_replicate_keeps_failing(emu):
     emu.inject("replicate.create_model", Fault.http(500, {"detail": "Internal Server Error", "status": 500}), times=None)
-    fallback = VideoGenerationConfig(provider="runway", model="gen4_turbo", mock=MockConfig())
+    fallback = VideoGenerationConfig(provider="runway", model="gen4.5", mock=MockConfig())
     response = generate_video(video_config(emu, fallback_configs=[fallback]), prompt="x", duration_seconds=5, retry=FAST)
     meta = response.execution_metadata
     assert [(a.provider, a.status) for a in meta.attempts] == [("replicate", "failed")] * 3 + [("runway", "success")]
@@ -244,7 +244,7 @@ def test_falls_back_to_the_next_config_when_replicate_keeps_failing(emu):
 
 
 def test_unsupported_requests_are_skipped_before_any_http(emu):
-    fallback = VideoGenerationConfig(provider="runway", model="gen4_turbo", mock=MockConfig())
+    fallback = VideoGenerationConfig(provider="runway", model="gen4.5", mock=MockConfig())
     response = generate_video(
         video_config(emu, fallback_configs=[fallback]), prompt="x", duration_seconds=7, retry=FAST
     )

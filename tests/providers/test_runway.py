@@ -138,7 +138,7 @@ async def test_image_to_video_async_with_first_and_last_frames(emulator):
         "audio": True,
         "negativePrompt": "blur",
     }
-    assert "seed" not in body  # veo models take no seed
+    assert body["seed"] == 3  # runwayml 5.24.0: Veo3_1 takes seed (it used to be dropped)
     assert response.resolution == "1920x1080" and downloaded(response.video).duration_seconds == pytest.approx(6, abs=0.2)
 
 
@@ -156,23 +156,28 @@ def test_gen4_turbo_single_first_frame_is_a_plain_uri(emulator):
     assert "duration" not in body  # optional for gen4_turbo: the model's default applies
 
 
-def test_video_to_video_sends_the_video_inline_and_a_reference(emulator):
+def test_video_to_video_sends_the_video_inline(emulator):
     clip = {"content": emulator.video_bytes("source", width=64, height=48, duration=1.0), "content_type": "video/mp4"}
     response = generate_video(
-        video_config(emulator, "gen4_aleph", provider_config={"public_figure_threshold": "low"}),
+        video_config(emulator, "aleph2", provider_config={"public_figure_threshold": "low"}),
         prompt="make it snow",
         video=clip,
-        resolution="480p",
-        aspect_ratio="4:3",
-        image_list=[{"image": "https://cdn.example.com/style.png", "type": "style"}],
+        seed=5,
         retry=FAST,
     )
     body = emulator.last("runway.video_to_video").json
     assert body["videoUri"].startswith("data:video/mp4;base64,")
-    assert body["references"] == [{"type": "image", "uri": "https://cdn.example.com/style.png"}]
-    assert body["ratio"] == "640:480" and body["contentModeration"] == {"publicFigureThreshold": "low"}
-    assert "duration" not in body
+    assert body["contentModeration"] == {"publicFigureThreshold": "low"} and body["seed"] == 5
+    assert "duration" not in body and "ratio" not in body  # aleph2's output follows the input video
     assert downloaded(response.video).kind == "video"
+
+
+def test_veo3_1_text_to_video_sends_seed_and_negative_prompt(emulator):
+    generate_video(video_config(emulator, "veo3.1_fast"), prompt="a storm", negative_prompt="people", seed=42,
+                   duration_seconds=4, retry=FAST)
+    body = emulator.last(TEXT_TO_VIDEO).json
+    assert body == {"model": "veo3.1_fast", "promptText": "a storm", "ratio": "1280:720", "duration": 4, "seed": 42,
+                    "negativePrompt": "people"}
 
 
 def test_text_to_image_with_tagged_references(emulator):
@@ -342,11 +347,10 @@ def test_missing_key_fails_before_any_request(emulator, monkeypatch):
         ("veo3.1", {"duration_seconds": 5}, "allowed: 4, 6, 8"),
         ("veo3.1", {"resolution": "480p"}, "resolution"),
         ("veo3.1", {"image_list": [{"image": "https://x.example/l.png", "type": "last_frame"}]}, "last_frame"),
-        ("veo3.1", {"negative_prompt": "rain"}, "negative_prompt"),
         ("gen4.5", {"number_of_videos": 2}, "number_of_videos"),
-        ("gen4_aleph", {}, "needs an input video"),
+        ("gen4_aleph", {"video": "https://x.example/v.mp4"}, "gen4_aleph was retired per runwayml 5.24.0"),
         ("aleph2", {"video": "https://x.example/v.mp4", "aspect_ratio": "16:9"}, "aspect_ratio"),
-        ("veo3", {"video": "https://x.example/v.mp4"}, "input video"),
+        ("veo3", {}, "veo3 was retired per runwayml 5.24.0"),
     ],
 )
 def test_unservable_video_requests_are_skipped(emulator, model, fields, reason):
@@ -377,7 +381,9 @@ def test_unservable_image_requests_are_skipped(emulator, model, fields, reason):
 def test_capabilities_describe_the_models():
     caps = get_provider("runway").capabilities
     assert caps("veo3.1").durations == (4, 6, 8) and caps("veo3.1").resolutions == ("720p", "1080p")
-    assert caps("gen4_turbo").image_roles == ("first_frame",) and caps("gen4_aleph").accepts_video_input
+    assert caps("gen4_turbo").image_roles == ("first_frame",) and caps("aleph2").accepts_video_input
+    assert (caps("veo3").lifecycle.status, caps("veo3").lifecycle.replacement) == ("retired", "veo3.1")
+    assert (caps("gen4_aleph").lifecycle.status, caps("gen4_aleph").lifecycle.replacement) == ("retired", "aleph2")
     assert caps("gen4_image").modalities == frozenset({"image"}) and caps("gen4_image").max_outputs == 1
 
 
@@ -385,3 +391,9 @@ def _request(**fields):
     from schemas import VideoGenerationRequest
 
     return VideoGenerationRequest(**fields)
+
+
+def test_finished_task_answers_carry_the_final_cost(emulator):
+    response = generate_video(video_config(emulator, "gen4.5"), prompt="x", duration_seconds=3, retry=FAST)
+    assert response.raw_response["status"] == "SUCCEEDED"
+    assert response.raw_response["cost"] == {"credits": 30}  # runwayml 5.24.0: terminal tasks report cost

@@ -23,7 +23,7 @@ def config(emu, model="stable-image-ultra", **kwargs):
 
 
 def mock_fallback():
-    return ImageGenerationConfig(provider="openai", model="gpt-image-1", mock=MockConfig())
+    return ImageGenerationConfig(provider="mock", model="mock-image", mock=MockConfig())
 
 
 def decoded(response):
@@ -92,6 +92,13 @@ def test_sd3_image_to_image_uploads_the_image_with_strength(emulator):
     assert probe_media(decoded(response)).content_type == "image/jpeg"
 
 
+def test_sd3_takes_a_style_preset(emulator):
+    """Comfy's Stability API nodes send style_preset to /generate/sd3 (tests/conformance/test_stability.py)."""
+    generate_image(config(emulator, model="sd3.5-flash"), prompt="x", style="anime", retry=FAST)
+    sent = emulator.last("stability.generate")
+    assert sent.form["style_preset"] == "anime" and sent.form["model"] == "sd3.5-flash"
+
+
 def test_sd3_text_to_image_names_the_model(emulator):
     generate_image(config(emulator, model="sd3.5-medium"), prompt="x", cfg_scale=5, retry=FAST)
     assert emulator.last("stability.generate").form == {
@@ -154,7 +161,7 @@ def test_falls_back_when_stability_keeps_failing(emulator):
     emulator.inject("stability.generate", Fault.http(503, ERROR_BODY), times=None)
     response = generate_image(config(emulator, fallback_configs=[mock_fallback()]), prompt="x", retry=FAST)
     meta = response.execution_metadata
-    assert [(a.provider, a.status) for a in meta.attempts] == [("stability", "failed")] * 3 + [("openai", "success")]
+    assert [(a.provider, a.status) for a in meta.attempts] == [("stability", "failed")] * 3 + [("mock", "success")]
     assert meta.fallback_triggered and response.is_mock
 
 

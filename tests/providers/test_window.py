@@ -19,7 +19,13 @@ import pytest
 from providers import RetryPolicy, register_provider
 from providers.base import GeneratedMedia, JobProvider, JobStatus, ProviderContext, ProviderOutput
 from providers.driver import Call, Sleep
-from providers.errors import ContentModerationError, GenerationTimeoutError, MediagenError, ProviderHTTPError
+from providers.errors import (
+    ContentModerationError,
+    GenerationTimeoutError,
+    LedgerUnavailableError,
+    MediagenError,
+    ProviderHTTPError,
+)
 from providers.limits import LimiterRegistry, ProviderLimits
 from providers.orchestrator import chain_steps
 from providers.window import JobWindow, WindowClosedError, WindowResult
@@ -313,24 +319,42 @@ def test_errors_end_in_the_result_with_execution_metadata(registry):
     assert error.execution_metadata.attempts[0].status == "failed"
 
 
-def test_on_submitted_records_the_handle_before_the_first_poll(registry):
+class SlowLedger:
+    """A JobLedger whose writes take a while: records (key, job id, when written)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.records: list[tuple[str, str, float]] = []
+        self.fail = fail
+
+    def claim(self, key, holder, idempotent):
+        from providers.claims import SUBMIT
+
+        return SUBMIT
+
+    def record_job(self, key, holder, job) -> None:
+        time.sleep(0.02)  # a slow ledger write must still come before the first poll
+        if self.fail:
+            raise LedgerUnavailableError("ledger unavailable")
+        self.records.append((key, job.job_id, time.monotonic()))
+
+    def release(self, key, holder, outcome) -> None: ...
+
+    def abandon(self, key, holder) -> None: ...
+
+
+def test_the_job_is_recorded_in_the_ledger_before_the_first_poll(registry):
     provider = Recorder(duration=0.05)
     name = registered(provider)
-    ledger: list[tuple[str, str, float]] = []
-
-    def on_submitted(item_id: str, job: JobHandle) -> None:
-        time.sleep(0.02)  # a slow ledger write must still come first
-        ledger.append((item_id, job.job_id, time.monotonic()))
-
-    with JobWindow(registry, on_submitted=on_submitted) as window:
-        run_all(window, ((str(i), video_steps(video_config(name), i)) for i in range(10)))
-        assert window.stats["ledger_writes"] == 10
+    ledger = SlowLedger()
+    with JobWindow(registry) as window:
+        run_all(window, ((str(i), video_steps(video_config(name), i, ledger=ledger)) for i in range(10)))
+        assert window.stats["submits"] == 10  # claim, submit and record: one pool call per job
     first_poll = {}
     for event, job_id, at in provider.events:
         if event == "poll":
             first_poll.setdefault(job_id, at)
-    assert len(ledger) == 10 and {job_id for _, job_id, _ in ledger} == set(first_poll)
-    assert all(written <= first_poll[job_id] for _, job_id, written in ledger)
+    assert len(ledger.records) == 10 and {job_id for _, job_id, _ in ledger.records} == set(first_poll)
+    assert all(written <= first_poll[job_id] for _, job_id, written in ledger.records)
 
 
 def test_progress_updates_reach_on_progress(registry):
@@ -341,15 +365,16 @@ def test_progress_updates_reach_on_progress(registry):
     assert ("a", "processing") in seen and seen[-1] == ("a", "completed")
 
 
-def test_failing_callbacks_are_counted_and_the_jobs_go_on(registry):
+def test_failing_callbacks_and_ledger_records_do_not_stop_paid_jobs(registry):
     def boom(*args) -> None:
-        raise OSError("ledger unavailable")
+        raise OSError("progress display broke")
 
     config = video_config(registered(Recorder(duration=0.05)))
-    with JobWindow(registry, on_submitted=boom, on_progress=boom) as window:
-        results = run_all(window, ((str(i), video_steps(config, i)) for i in range(3)))
-        assert window.stats["callback_errors"] >= 6
-    assert all(r.ok for r in results.values())
+    ledger = SlowLedger(fail=True)
+    with JobWindow(registry, on_progress=boom) as window:
+        results = run_all(window, ((str(i), video_steps(config, i, ledger=ledger)) for i in range(3)))
+        assert window.stats["callback_errors"] >= 3
+    assert all(r.ok for r in results.values()) and ledger.records == []
 
 
 def test_resume_follows_the_old_job_without_a_new_submit(registry):

@@ -94,7 +94,7 @@ def test_images_come_back_as_urls(emulator):
 
 
 async def test_images_as_base64_async(emulator):
-    config = image_config(emulator, model="grok-imagine-image-quality", provider_config={"response_format": "b64_json"})
+    config = image_config(emulator, model="grok-imagine-image-2.0", provider_config={"response_format": "b64_json"})
     response = await generate_image_async(config, prompt="a red kite", aspect_ratio="9:16", retry=FAST)
     assert emulator.last(IMAGES).json["response_format"] == "b64_json"
     info = probe_media(base64.b64decode(response.images[0]))
@@ -261,7 +261,6 @@ def test_handle_is_serialisable_and_followed_from_a_fresh_provider(emulator):
         ({"duration_seconds": 20}, "maximum of 15"),
         ({"aspect_ratio": "21:9"}, "aspect_ratio"),
         ({"resolution": "1080p"}, "resolution"),
-        ({"generate_audio": False}, "always adds audio"),
         ({"negative_prompt": "rain"}, "negative_prompt"),
         ({"video": "https://x.example/v.mp4", "duration_seconds": 4}, "input video"),
         ({"image_list": [{"image": "https://x.example/a.png", "type": "last_frame"}]}, "image roles"),
@@ -290,3 +289,38 @@ def test_unservable_image_requests_are_skipped(emulator, fields, reason):
     assert summary(response)[0] == ("xai", 1, "skipped", "UnsupportedRequestError")
     assert reason in response.execution_metadata.attempts[0].error_message
     assert emulator.requests_for(provider="xai") == []
+
+
+# -- what the reference says the API accepts (tests/conformance/test_xai.py) -------------------
+
+
+def test_generate_audio_is_sent_as_given(emulator):
+    generate_video(video_config(emulator), prompt="a quiet pond", generate_audio=False, retry=FAST)
+    assert emulator.last("xai.videos").json["generate_audio"] is False
+
+
+def test_1080p_is_text_to_video_on_grok_imagine_video_1_5(emulator):
+    generate_video(video_config(emulator, model="grok-imagine-video-1.5"), prompt="x", resolution="1080p", retry=FAST)
+    assert emulator.last("xai.videos").json["resolution"] == "1080p"
+    response = generate_video(
+        with_mock_fallback(video_config(emulator, model="grok-imagine-video-1.5")), prompt="x", resolution="1080p",
+        image_list=[{"image": "https://x.example/a.png", "type": "first_frame"}], retry=FAST,
+    )
+    assert "text-to-video only" in response.execution_metadata.attempts[0].error_message
+
+
+@pytest.mark.parametrize(("model", "date"), [("grok-imagine-image-quality", "2026-11-02"),
+                                             ("grok-imagine-image-pro", "2026-05-15")])
+def test_retired_image_models_are_skipped_naming_the_replacement(emulator, model, date):
+    response = generate_image(with_mock_fallback(image_config(emulator, model=model)), prompt="x", retry=FAST)
+    message = response.execution_metadata.attempts[0].error_message
+    assert f"{model} was retired on {date}" in message and "use grok-imagine-image-2.0" in message
+    assert emulator.requests_for(provider="xai") == []
+
+
+def test_image_2_0_takes_quality_low_or_medium(emulator):
+    generate_image(image_config(emulator, model="grok-imagine-image-2.0"), prompt="x", quality="medium", retry=FAST)
+    assert emulator.last(IMAGES).json["quality"] == "medium"
+    response = generate_image(with_mock_fallback(image_config(emulator, model="grok-imagine-image-2.0")), prompt="x",
+                              quality="high", retry=FAST)
+    assert "quality='high'" in response.execution_metadata.attempts[0].error_message

@@ -356,3 +356,36 @@ def test_pipeline_run_with_a_secret_sourced_key_leaks_it_nowhere(
     assert all(secret not in p for p in payloads)
     assert any(SECRET_NAME.encode() in p for p in payloads), "the Generate DoFn was among those searched"
     assert secret not in shipped["proto"].SerializeToString()
+
+
+# -- keys are normalised where they are resolved ------------------------------------------
+
+
+def test_a_key_with_a_trailing_newline_is_stripped_and_both_forms_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDIAGEN_TEST_NL_KEY", "sk-mounted-file-9f8e7d\n")
+    resolver = KeyResolver(fake_secret_manager_client)
+    assert resolver(ConfigEntry(provider="fal", model="m", api_key_env="MEDIAGEN_TEST_NL_KEY")) == "sk-mounted-file-9f8e7d"
+    text = "echo: 'sk-mounted-file-9f8e7d\n' and sk-mounted-file-9f8e7d and c2stbW91bnRlZC1maWxlLTlmOGU3ZA=="
+    assert "9f8e7d" not in resolver.redactor.redact(text).replace("***", "")
+
+
+@pytest.mark.parametrize("value", ["sk-two words", "sk-tab\there", "sk-ctrl\x07x", "sk-inner\nline"])
+def test_a_key_with_inner_whitespace_or_control_characters_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("MEDIAGEN_TEST_BAD_KEY", value)
+    with pytest.raises(KeyResolutionError) as info:
+        KeyResolver(fake_secret_manager_client)(ConfigEntry(provider="fal", model="m", api_key_env="MEDIAGEN_TEST_BAD_KEY"))
+    message = str(info.value)
+    assert "env:MEDIAGEN_TEST_BAD_KEY contains" in message and "value not shown" in message
+    assert value.split()[0] not in message and "sk-" not in message
+
+
+def test_the_sdk_config_normalises_its_key_the_same_way() -> None:
+    from schemas import VideoGenerationConfig
+    from schemas.base import InvalidAPIKeyError
+
+    assert VideoGenerationConfig(provider="fal", model="m", api_key="  sk-abc-123\r\n").api_key == "sk-abc-123"
+    with pytest.raises(InvalidAPIKeyError) as info:
+        VideoGenerationConfig(provider="fal", model="m", api_key="sk-abc 123")
+    assert "sk-abc" not in str(info.value) and "config.api_key contains whitespace" in str(info.value)

@@ -8,8 +8,17 @@ Route names:
 - ``azure-openai.videos_create``      POST /openai/v1/videos (multipart only)
 - ``azure-openai.videos_retrieve``    GET  /openai/v1/videos/{id}
 - ``azure-openai.videos_content``     GET  /openai/v1/videos/{id}/content
+- ``azure-openai.videos_remix``       POST /openai/v1/videos/{id}/remix (JSON ``{"prompt"}``)
 
-Auth is the ``api-key`` header (Azure's 401 body otherwise). Deployment routes need
+The video routes also answer without ``/v1`` (``/openai/videos...?api-version=...``): that
+is what ``openai.AzureOpenAI(azure_endpoint=..., api_version=...)`` sends (its base URL is
+``{endpoint}/openai`` and ``/videos`` is not a deployments endpoint); there the
+``api-version`` query is required like on the deployment routes.
+
+Auth: the ``api-key`` header everywhere (what ``AzureOpenAI`` sends); on the ``/openai/v1``
+routes also ``Authorization: Bearer <key>``, which is what ``openai.OpenAI(base_url=
+"{endpoint}/openai/v1/", api_key=key)`` sends (the form Microsoft Learn shows for the v1
+API). Azure's 401 body otherwise. Deployment routes need
 an ``api-version`` query: missing -> 404 ``Resource not found`` (Azure's answer for a
 route it cannot resolve), malformed -> 400 ``API version not supported``. The
 deployment name picks the image family (``dall-e-3...`` -> DALL-E 3, else GPT-image)
@@ -66,12 +75,23 @@ def register(emu: ProviderEmulator) -> None:
     def authorize(req: EmuRequest) -> EmuResponse | None:
         if emu.key_matches(req, "api-key", emu.key_for(P)):
             return None
+        on_v1 = req.path.startswith("/openai/v1/")
+        if on_v1 and emu.key_matches(req, "Authorization", f"Bearer {emu.key_for(P)}"):
+            return None
         return azure_error(
             401,
             "401",
             "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key "
             "for an active subscription and use a correct regional API endpoint for your resource.",
         )
+
+    @emu.route("GET", P, r"/openai/v1/models", name="azure-openai.key_check")
+    def key_check(req: EmuRequest) -> EmuResponse:
+        """The key check of providers.check (lists the resource's models, generates nothing)."""
+        if (denied := authorize(req)) is not None:
+            return denied
+        return EmuResponse.json_({"object": "list", "data": [
+            {"id": m, "object": "model", "created": 0, "owned_by": "system"} for m in ("gpt-image-1", "sora-2")]})
 
     def deployment_route(handler_name: str):  # type: ignore[no-untyped-def]
         def handle(req: EmuRequest) -> EmuResponse:
@@ -91,7 +111,15 @@ def register(emu: ProviderEmulator) -> None:
 
     def v1_route(handler):  # type: ignore[no-untyped-def]
         def handle(req: EmuRequest) -> EmuResponse:
-            if req.query.get("api-version", "") not in _V1_VERSIONS:
+            version = req.query.get("api-version", "")
+            if req.path.startswith("/openai/v1/"):
+                if version not in _V1_VERSIONS:
+                    return azure_error(400, "BadRequest", "API version not supported")
+            elif not version:
+                if (denied := authorize(req)) is not None:
+                    return denied
+                return azure_error(404, "404", "Resource not found")
+            elif version not in _V1_VERSIONS and not _API_VERSION.match(version):
                 return azure_error(400, "BadRequest", "API version not supported")
             return handler(req)
 
@@ -103,8 +131,11 @@ def register(emu: ProviderEmulator) -> None:
     emu.add_route("POST", P, deployment + r"/images/generations", deployment_route("generations"),
                   name="azure-openai.images_generations")
     emu.add_route("POST", P, deployment + r"/images/edits", deployment_route("edits"), name="azure-openai.images_edits")
-    emu.add_route("POST", P, r"/openai/v1/videos", v1_route(videos.create), name="azure-openai.videos_create")
-    emu.add_route("GET", P, r"/openai/v1/videos/(?P<id>[^/]+)", v1_route(videos.retrieve),
+    videos_path = r"/openai(?:/v1)?/videos"
+    emu.add_route("POST", P, videos_path, v1_route(videos.create), name="azure-openai.videos_create")
+    emu.add_route("GET", P, videos_path + r"/(?P<id>[^/]+)", v1_route(videos.retrieve),
                   name="azure-openai.videos_retrieve")
-    emu.add_route("GET", P, r"/openai/v1/videos/(?P<id>[^/]+)/content", v1_route(videos.content),
+    emu.add_route("GET", P, videos_path + r"/(?P<id>[^/]+)/content", v1_route(videos.content),
                   name="azure-openai.videos_content")
+    emu.add_route("POST", P, videos_path + r"/(?P<id>[^/]+)/remix", v1_route(videos.remix),
+                  name="azure-openai.videos_remix")

@@ -5,6 +5,11 @@ Both endpoints answer synchronously with real audio in the requested
 Errors follow the ``Cartesia-Version`` sent: from ``2026-03-01`` JSON
 ``{error_code, title, message, request_id}``, before that plain text ``Title: Message``.
 
+Oracle: the official ``cartesia`` SDK 4.2.0 (``tests/conformance/test_cartesia.py``).
+The TTS ``voice`` follows the version too: from ``2026-08-14`` (the SDK's default) an id
+string or ``{"id": ...}`` (further keys allowed, as the SDK's type allows them; embeddings
+refused); before it an id string or ``{"mode": "id", "id": ...}``.
+
 Handler faults: ``Fault.moderation(msg)`` (400 ``content_policy_violation``),
 ``Fault.custom("quota")`` (402 ``insufficient_credits``), ``Fault.custom("empty_audio")``
 (200 with no body). 429 ``concurrency_limited`` is injected with ``Fault.http``.
@@ -22,6 +27,7 @@ P = "cartesia"
 
 VERSIONS = ("2024-06-10", "2024-11-13", "2025-04-16", "2025-11-04", "2026-03-01", "2026-08-14")
 JSON_ERRORS_SINCE = "2026-03-01"
+ID_ONLY_VOICE_SINCE = "2026-08-14"
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 ENCODINGS = ("pcm_f32le", "pcm_s16le", "pcm_mulaw", "pcm_alaw")
 MP3_BIT_RATES = (32000, 64000, 96000, 128000, 192000)
@@ -40,6 +46,20 @@ def error(req: EmuRequest, status: int, code: str | None, title: str, message: s
         body = {"error_code": code, "title": title, "message": message, "request_id": rid}
         return EmuResponse.error(status, body, headers={"x-request-id": rid})
     return EmuResponse.text_(f"{title}: {message}", status=status, headers={"x-request-id": rid})
+
+
+def voice_problem(voice: Any, version: str) -> str | None:
+    """Why ``voice`` is not a voice specifier under API ``version``, or None."""
+    if isinstance(voice, str) and voice:
+        return None
+    has_id = isinstance(voice, dict) and isinstance(voice.get("id"), str) and bool(voice["id"])
+    if version >= ID_ONLY_VOICE_SINCE:
+        if has_id and voice.get("mode", "id") == "id":
+            return None
+        return 'voice must be a voice id or {"id": "<voice id>"} (embeddings are not accepted in this API version)'
+    if has_id and voice.get("mode") == "id":
+        return None
+    return f'voice must be {{"mode": "id", "id": "<voice id>"}} in API version {version}'
 
 
 def output_format_problem(fmt: Any) -> str | None:
@@ -123,6 +143,14 @@ def register(emu: ProviderEmulator) -> None:
                          quota.message or "Your organization has run out of credits.")
         return None
 
+    @emu.route("GET", P, r"/voices", name="cartesia.key_check")
+    def key_check(req: EmuRequest) -> EmuResponse:
+        """The key check of providers.check (lists voices, generates nothing)."""
+        if (denied := authorise(req)) is not None:
+            return denied
+        voice = {"id": "694f9389-aac1-45b6-b726-9d9369183238", "name": "Emulated", "language": "en", "is_owner": False}
+        return EmuResponse.json_({"data": [voice], "has_more": False, "next_page": None})
+
     def refused(req: EmuRequest) -> EmuResponse | None:
         flagged = req.take("moderation")
         if flagged is None:
@@ -153,13 +181,8 @@ def register(emu: ProviderEmulator) -> None:
         transcript = body.get("transcript")
         if not isinstance(transcript, str) or not transcript.strip():
             return error(req, 400, "invalid_request", "Invalid request", "transcript is required")
-        voice = body.get("voice")
-        voice_ok = isinstance(voice, str) and voice or (
-            isinstance(voice, dict) and voice.get("mode") == "id" and isinstance(voice.get("id"), str) and voice["id"]
-        )
-        if not voice_ok:
-            message = 'voice must be {"mode": "id", "id": "<voice id>"}'
-            return error(req, 400, "invalid_request", "Invalid request", message)
+        if (problem := voice_problem(body.get("voice"), req.headers.get("Cartesia-Version") or "")) is not None:
+            return error(req, 400, "invalid_request", "Invalid request", problem)
         if (problem := output_format_problem(body.get("output_format"))) is not None:
             return error(req, 400, "invalid_request", "Invalid output format", problem)
         generation = body.get("generation_config") or {}

@@ -1,9 +1,15 @@
 """Emulates ElevenLabs' speech API under /elevenlabs: text-to-speech and speech-to-speech.
 
+Oracle: the official ``elevenlabs`` SDK 2.78.0 (``tests/conformance/test_elevenlabs.py``):
+TTS ``POST /v1/text-to-speech/{voice_id}``, speech-to-speech (voice changer)
+``POST /v1/voice-changer/{voice_id}``; the pre-2.x path ``/v1/speech-to-speech/{voice_id}``
+is not served, so a client still using it fails here rather than in production.
+
 Both endpoints answer synchronously with real audio in the requested
 ``output_format``. Error bodies follow ElevenLabs: ``{"detail": {...}}`` objects with
 ``status`` (legacy) / ``code`` / ``message`` / ``request_id``, and FastAPI-style
-validation lists for 422.
+validation lists for 422 (``{loc, msg, type}`` items only: the SDK's ``ValidationError``
+type declares nothing else).
 
 Handler faults: ``Fault.moderation(msg)`` (400 ``content_against_policy``),
 ``Fault.custom("quota")`` (401 ``quota_exceeded``), ``Fault.custom("empty_audio")``
@@ -71,7 +77,7 @@ def validation_error(loc: list[Any], error_type: str, msg: str, value: Any = Non
     """A 422 in the FastAPI/pydantic shape ElevenLabs uses for request validation."""
     item: dict[str, Any] = {"type": error_type, "loc": loc, "msg": msg}
     if value is not None:
-        item["input"] = value
+        item["msg"] = f"{msg} (got {value!r})"
     return EmuResponse.error(422, {"detail": [item]})
 
 
@@ -110,6 +116,15 @@ def register(emu: ProviderEmulator) -> None:
                 error_type="authentication_error",
             )
         return None
+
+    @emu.route("GET", P, r"/v1/models", name="elevenlabs.key_check")
+    def key_check(req: EmuRequest) -> EmuResponse:
+        """The key check of providers.check (lists models, generates nothing)."""
+        if (denied := authorise(req)) is not None:
+            return denied
+        return EmuResponse.json_([
+            {"model_id": m, "name": m, "can_do_text_to_speech": m in TTS_MODELS,
+             "can_do_voice_conversion": m in STS_MODELS} for m in sorted(TTS_MODELS | STS_MODELS)])
 
     def audio_response(req: EmuRequest, text: str, output_format: str, duration: float | None = None) -> EmuResponse:
         rid = _request_id()
@@ -150,7 +165,7 @@ def register(emu: ProviderEmulator) -> None:
             return refused
         return audio_response(req, text, output_format)
 
-    @emu.route("POST", P, r"/v1/speech-to-speech/(?P<voice_id>[^/]+)", name="elevenlabs.sts")
+    @emu.route("POST", P, r"/v1/voice-changer/(?P<voice_id>[^/]+)", name="elevenlabs.sts")
     def speech_to_speech(req: EmuRequest) -> EmuResponse:
         if (denied := authorise(req)) is not None:
             return denied

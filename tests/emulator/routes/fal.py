@@ -14,6 +14,11 @@ fal's schemas do it (422 with a ``detail`` list). Faults handled here:
 - ``Fault.custom("infra", error_type=...)``: ``COMPLETED`` with ``error`` and
   ``error_type``; the result answers 503 with ``X-Fal-Error-Type``.
 - ``Fault.slow_job(s)``: the run takes ``s`` seconds.
+
+Video-to-video endpoints: ``.../extend-video`` and ``.../video-to-video/edit`` need
+``video_url``; ``fal-ai/sora-2/video-to-video/remix`` needs the ``video_id`` of an earlier
+Sora 2 result made with ``delete_video: false`` (fal deletes by default), else 422.
+Status accepts ``logs=1`` (fal's docs) and ``logs=true`` (what fal-client sends).
 """
 
 from __future__ import annotations
@@ -58,6 +63,17 @@ def register(emu: ProviderEmulator) -> None:
             return EmuResponse.error(401, {"detail": "No user found for Key ID and Secret"})
         return None
 
+    @emu.route("GET", P, r"/models/pricing", name="fal.key_check")
+    def key_check(req: EmuRequest) -> EmuResponse:
+        """The key check of providers.check: fal's platform pricing API (api.fal.ai/v1), key required."""
+        if (refused := denied(req)) is not None:
+            return refused
+        ids = [i for i in (req.query.get("endpoint_id") or "").split(",") if i]
+        if not ids:
+            return detail_error(422, [{"loc": ["query", "endpoint_id"], "msg": "Field required", "type": "missing"}])
+        prices = [{"endpoint_id": i, "unit_price": 0.025, "unit": "image", "currency": "USD"} for i in ids]
+        return EmuResponse.json_({"prices": prices, "next_cursor": None, "has_more": False})
+
     def request_urls(endpoint: str, request_id: str) -> dict[str, str]:
         app_url = f"{base()}/{_owner_app(endpoint)}/requests/{request_id}"
         return {"response_url": app_url, "status_url": f"{app_url}/status", "cancel_url": f"{app_url}/cancel"}
@@ -69,6 +85,9 @@ def register(emu: ProviderEmulator) -> None:
         if _owner_app(job.params["endpoint"]) != f"{req.params['owner']}/{req.params['app']}":
             return None
         return job
+
+    def remixable() -> set[str]:
+        return emu.state(P).setdefault("remixable_video_ids", set())
 
     def not_found() -> EmuResponse:
         return EmuResponse.error(404, {"detail": "Request not found"})
@@ -152,6 +171,11 @@ def register(emu: ProviderEmulator) -> None:
         endpoint = req.params["endpoint"] or ""
         kind = _kind(endpoint)
         problems = _input_problems(endpoint, kind, body)
+        if "remix" in endpoint.split("/") and body.get("video_id") and body["video_id"] not in remixable():
+            # [I] the error shape; fal only says a deleted (delete_video=true) or foreign video cannot be remixed.
+            problems.append({"loc": ["body", "video_id"], "msg": "Video not found or deleted; only Sora 2 videos "
+                             "generated with delete_video=false can be remixed", "type": "value_error",
+                             "input": body["video_id"]})
         if problems:
             return detail_error(422, problems)
         params: dict[str, Any] = {"endpoint": endpoint, "input": body, "query": dict(req.query)}
@@ -188,6 +212,8 @@ def register(emu: ProviderEmulator) -> None:
             out["seed"] = body["seed"]
         if "sora" in endpoint:
             out["video_id"] = f"video_{uuid.uuid4().hex[:24]}"
+            if body.get("delete_video") is False:  # fal's default deletes the video after generation
+                remixable().add(out["video_id"])
         return out
 
     def image_output(endpoint: str, body: dict[str, Any], *, nsfw: bool) -> dict[str, Any]:
@@ -271,6 +297,10 @@ def _enums(endpoint: str, kind: str) -> dict[str, tuple[Any, ...]]:
         return {"output_format": ("jpeg", "png")} if "flux" in endpoint else {}
     if kind != "video":
         return {}
+    if "video-to-video" in endpoint:  # remix / edit: the source video fixes the format
+        return {}
+    if endpoint.endswith("/extend-video"):
+        return {"duration": ("7s",), "aspect_ratio": ("auto", "16:9", "9:16"), "resolution": ("720p", "1080p")}
     if endpoint.startswith("fal-ai/veo3"):
         resolutions = ("720p", "1080p", "4k") if endpoint.startswith("fal-ai/veo3.1") else ("720p", "1080p")
         return {"duration": ("4s", "6s", "8s"), "aspect_ratio": ("auto", "16:9", "9:16"), "resolution": resolutions}
@@ -287,7 +317,8 @@ def _enums(endpoint: str, kind: str) -> dict[str, tuple[Any, ...]]:
         return {"duration": tuple(str(s) for s in range(2, 13)), "resolution": ("480p", "720p", "1080p"),
                 "aspect_ratio": ("21:9", "16:9", "4:3", "1:1", "3:4", "9:16", "auto")}
     if endpoint.startswith("fal-ai/sora-2"):
-        return {"duration": (4, 8, 12), "aspect_ratio": ("auto", "16:9", "9:16"), "resolution": ("auto", "720p", "1080p")}
+        return {"duration": (4, 8, 12, 16, 20), "aspect_ratio": ("auto", "16:9", "9:16"),
+                "resolution": ("auto", "720p", "1080p")}
     return {}
 
 
@@ -312,6 +343,15 @@ def _input_problems(endpoint: str, kind: str, body: dict[str, Any]) -> list[dict
         problems.append(_missing("image_urls"))
     if "image-to-image" in segments and "image_url" not in body:
         problems.append(_missing("image_url"))
+    if ("extend-video" in segments or "edit" in segments) and "video_url" not in body:
+        problems.append(_missing("video_url"))
+    if "remix" in segments and not (isinstance(body.get("video_id"), str) and body["video_id"]):
+        problems.append(_missing("video_id"))
+    if "edit" in segments and "video-to-video" in segments:
+        count = len(body.get("image_urls") or []) + len(body.get("elements") or [])
+        if count > 4:
+            problems.append({"loc": ["body", "image_urls"], "msg": "Maximum 4 total (elements + reference images)",
+                             "type": "value_error", "input": count})
     for name, value in body.items():
         if name.endswith("_url") and not _is_media_ref(value):
             problems.append(_bad_url(name, value))
@@ -372,7 +412,8 @@ def _image_dimensions(body: dict[str, Any]) -> tuple[int, int]:
 
 
 def _logs(req: EmuRequest, job: Job) -> list[dict[str, Any]]:
-    if req.query.get("logs") != "1":
+    # fal-client sends logs=true/false (httpx renders bools); fal's docs show logs=1.
+    if str(req.query.get("logs", "")).lower() not in ("1", "true"):
         return []
     now = datetime.now(timezone.utc).isoformat()
     return [{"message": f"step {job.progress()}%", "level": "INFO", "source": "user", "timestamp": now}]

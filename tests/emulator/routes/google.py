@@ -55,10 +55,12 @@ def invalid(message: str) -> EmuResponse:
 
 
 def _b64_ok(value: Any) -> bool:
+    """proto3 JSON bytes: standard or URL-safe base64, padded or not (google-genai sends URL-safe)."""
     if not isinstance(value, str) or not value:
         return False
+    standard = value.replace("-", "+").replace("_", "/")
     try:
-        base64.b64decode(value, validate=True)
+        base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
     except (binascii.Error, ValueError):
         return False
     return True
@@ -90,8 +92,12 @@ def veo_problem(model: str, body: Any, vertex: bool) -> str | None:
     if len(references) > 3:
         return "at most 3 referenceImages are supported"
     for i, ref in enumerate(references):
-        if ref.get("referenceType") not in ("asset", "style"):
+        # google-genai sends the enum value (ASSET/STYLE); Google's REST samples show lowercase.
+        kind = str(ref.get("referenceType", "")).lower()
+        if kind not in ("asset", "style"):
             return f"referenceImages[{i}].referenceType must be 'asset' or 'style'"
+        if kind == "style" and not vertex:
+            return "STYLE reference images are not supported by the Gemini API."
         if problem := _image_problem(f"referenceImages[{i}].image", ref.get("image"), vertex):
             return problem
     params = body.get("parameters") or {}
@@ -140,7 +146,8 @@ def content_problem(body: Any) -> str | None:
         return "* GenerateContentRequest.contents[0].parts: a text part is required"
     for i, part in enumerate(parts):
         inline = part.get("inlineData") if isinstance(part, dict) else None
-        if inline is not None and (not _b64_ok(inline.get("data")) or not inline.get("mimeType")):
+        # proto3 JSON accepts the proto field name too: google-genai sends inlineData.mime_type.
+        if inline is not None and (not _b64_ok(inline.get("data")) or not (inline.get("mimeType") or inline.get("mime_type"))):
             return f"* GenerateContentRequest.contents[0].parts[{i}].inline_data: invalid data or mime_type"
     config = (body.get("generationConfig") or {}).get("imageConfig") or {}
     if "aspectRatio" in config and config["aspectRatio"] not in _GEMINI_RATIOS:
@@ -169,6 +176,15 @@ def register(emu: ProviderEmulator) -> None:
                   "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}],
             )
         return None
+
+    @emu.route("GET", P, r"/(?P<version>v1beta|v1alpha|v1)/models", name="google.key_check")
+    def key_check(req: EmuRequest) -> EmuResponse:
+        """The key check of providers.check (Gemini API models.list, generates nothing)."""
+        if (denied := gemini_auth(req)) is not None:
+            return denied
+        listed = ("veo-3.1-generate-preview", "veo-3.0-generate-001", "imagen-4.0-generate-001", "gemini-2.5-flash-image")
+        return EmuResponse.json_({"models": [{"name": f"models/{m}", "version": "001", "displayName": m}
+                                             for m in listed]})
 
     def vertex_auth(req: EmuRequest) -> EmuResponse | None:
         if emu.key_matches(req, "Authorization", f"Bearer {emu.key_for(P)}"):

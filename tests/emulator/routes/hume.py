@@ -1,14 +1,21 @@
 """Emulates Hume's Octave TTS and voice-conversion REST API under /hume.
 
 - ``POST /v0/tts`` (JSON) -> ``{request_id, generations: [{generation_id, audio
-  (base64), duration, encoding: {format, sample_rate}, file_size, snippets}]}``.
+  (base64), duration, encoding: {format, sample_rate}, file_size, snippets}]}``, where
+  ``snippets`` holds one group per utterance of complete ``Snippet`` objects
+  (``{audio, generation_id, id, text, timestamps, transcribed_text, utterance_index}``;
+  here one snippet per utterance carrying the whole audio, no timestamps).
+- Oracle: the official ``hume`` SDK 0.14.1, whose ``ReturnTts`` type every answer must
+  validate against strictly (``tests/conformance/test_hume.py``).
 - ``POST /v0/tts/voice_conversion/file`` (multipart: ``audio`` file, ``voice`` and
   ``format`` as JSON-string parts) -> the audio file itself.
 
 Auth header ``X-Hume-Api-Key``; a wrong key gets a 401. Validation errors are 422
 with FastAPI's ``{"detail": [{loc, msg, type}]}``; other errors use Hume's
 ``{error, message, code}`` shape. Hume produces 48 kHz audio in mp3, wav or pcm
-(raw s16le). ``Fault.moderation(message)`` answers a 400 whose code says
+(raw s16le). ``version: "2"`` without a voice is a 400 (the SDK documents the
+rejection, not its shape; the ``{error, message, code}`` shape is assumed).
+``Fault.moderation(message)`` answers a 400 whose code says
 ``content_policy_violation``: Hume documents no moderation error, so this shape is
 an assumption the provider module matches by wording.
 """
@@ -34,6 +41,16 @@ def register(emu: ProviderEmulator) -> None:
         body = {"fault": {"faultstring": "Invalid ApiKey", "detail": {"errorcode": "oauth.v2.InvalidApiKey"}}}
         return EmuResponse.error(401, body)
 
+    @emu.route("GET", P, r"/v0/tts/voices", name="hume.key_check")
+    def key_check(req: EmuRequest) -> EmuResponse:
+        """The key check of providers.check (lists the account's voices, generates nothing)."""
+        if not emu.key_matches(req, "X-Hume-Api-Key", emu.key_for(P)):
+            return unauthorized()
+        if req.query.get("provider") not in VOICE_PROVIDERS:
+            return EmuResponse.error(400, {"error": "Bad Request", "message": "provider must be HUME_AI or CUSTOM_VOICE"})
+        size = int(req.query.get("page_size") or 10)
+        return EmuResponse.json_({"page_number": 0, "page_size": size, "total_pages": 0, "voices_page": []})
+
     def moderation(message: str | None) -> EmuResponse:
         text = message or "Request rejected: the text violates the content policy"
         return EmuResponse.error(400, {"error": "Bad Request", "message": text, "code": "content_policy_violation"})
@@ -55,15 +72,18 @@ def register(emu: ProviderEmulator) -> None:
         generations = []
         for index in range(int(body.get("num_generations") or 1)):
             clip = emu.audio_clip(text, audio_format=fmt, sample_rate=RATE, seed=index)
+            generation_id = str(uuid.uuid4())
             generations.append(
                 {
-                    "generation_id": str(uuid.uuid4()),
+                    "generation_id": generation_id,
                     "audio": base64.b64encode(clip.data).decode("ascii"),
                     "duration": round(clip.duration_seconds, 3),
                     "encoding": {"format": fmt, "sample_rate": RATE},
                     "file_size": len(clip.data),
-                    "snippets": [[{"id": str(uuid.uuid4()), "text": u["text"], "utterance_index": i}
-                                  for i, u in enumerate(body["utterances"])]],
+                    "snippets": [
+                        [_snippet(generation_id, u["text"], i, base64.b64encode(clip.data).decode("ascii"))]
+                        for i, u in enumerate(body["utterances"])
+                    ],
                 }
             )
         return EmuResponse.json_({"request_id": str(uuid.uuid4()), "generations": generations})
@@ -97,6 +117,12 @@ def register(emu: ProviderEmulator) -> None:
         return EmuResponse.bytes_(clip.data, FORMATS[fmt])
 
 
+def _snippet(generation_id: str, text: str, index: int, audio: str) -> dict[str, Any]:
+    """A ``Snippet`` with every field the SDK requires (no timestamps: none were asked for)."""
+    return {"audio": audio, "generation_id": generation_id, "id": str(uuid.uuid4()), "text": text, "timestamps": [],
+            "transcribed_text": text, "utterance_index": index}
+
+
 def _unprocessable(loc: list[Any], msg: str, kind: str) -> EmuResponse:
     return EmuResponse.error(422, {"detail": [{"loc": loc, "msg": msg, "type": kind}]})
 
@@ -118,6 +144,10 @@ def _tts_problem(body: dict[str, Any]) -> EmuResponse | None:
     version = body.get("version")
     if version is not None and version not in VERSIONS:
         return _unprocessable(["body", "version"], "Input should be '1' or '2'", "literal_error")
+    if version == "2" and not any(isinstance(u, dict) and u.get("voice") for u in utterances):
+        # SDK docstring of `version`: "Requests that set version: 2 without a voice will be rejected."
+        message = "A voice must be specified when version 2 is requested"
+        return EmuResponse.error(400, {"error": "Bad Request", "message": message, "code": "version_2_requires_voice"})
     generations = body.get("num_generations", 1)
     if not isinstance(generations, int) or not 1 <= generations <= 5:
         return _unprocessable(["body", "num_generations"], "Input should be between 1 and 5", "less_than_equal")

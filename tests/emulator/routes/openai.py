@@ -6,10 +6,13 @@ emulator prefix). Route names:
 - ``openai.videos_create``    POST /videos (multipart/form-data only; JSON -> 400)
 - ``openai.videos_retrieve``  GET  /videos/{id} (header ``openai-poll-after-ms``)
 - ``openai.videos_content``   GET  /videos/{id}/content (MP4 bytes; ``?variant=thumbnail`` -> WEBP)
+- ``openai.videos_remix``     POST /videos/{id}/remix (JSON ``{"prompt"}`` only; the source must be
+  completed; the new job keeps its model, seconds and size and names it in ``remixed_from_video_id``)
 - ``openai.images_generations`` POST /images/generations (JSON)
 - ``openai.images_edits``     POST /images/edits (multipart: ``image`` / ``image[]``, ``mask``)
 
-Successful create / image answers carry an ``x-request-id`` header. Faults handled: ``moderation`` (400 ``moderation_blocked`` for GPT-image and Sora,
+Answers are checked against the openai-python SDK's response types (``Video``,
+``ImagesResponse``) by tests/conformance/test_openai.py. Successful create / image answers carry an ``x-request-id`` header. Faults handled: ``moderation`` (400 ``moderation_blocked`` for GPT-image and Sora,
 ``content_policy_violation`` for DALL-E), ``fail_job`` / ``slow_job`` on video jobs,
 and ``Fault.custom("job_moderation", message)`` for a video job that ends ``failed``
 with ``error.code = "moderation_blocked"``. ``emu.state("openai")["poll_after_ms"]``
@@ -48,20 +51,32 @@ SORA_SECONDS = ("4", "8", "12")
 VIDEO_SCALE = 4
 DEFAULT_POLL_AFTER_MS = 20
 
-IMAGE_MODELS = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2", "dall-e-2", "dall-e-3")
+# openai-python 3.57.0 types/image_model.py (ImageModel); gpt-image-1 and dall-e-* are kept
+# because Azure deployments still serve them and the client's lifecycle check, not the
+# emulator, is what keeps retired OpenAI models from being called.
+IMAGE_MODELS = (
+    "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2", "gpt-image-2-2026-04-21",
+    "gpt-image-2.5-sunburst", "gpt-image-2.5-sunburst-2026-09-08", "gpt-image-2.5-flare",
+    "gpt-image-2.5-flare-2026-09-08", "gpt-image-2.6-sunburst", "gpt-image-2.6-flare", "chatgpt-image-latest",
+    "dall-e-2", "dall-e-3",
+)  # fmt: skip
 IMAGE_SIZES: dict[str, tuple[str, ...] | None] = {
     "gpt-image": ("1024x1024", "1536x1024", "1024x1536", "auto"),
     "gpt-image-2": None,  # any WxH within the rules below
+    "gpt-image-2.5": None,
     "dall-e-3": ("1024x1024", "1792x1024", "1024x1792"),
     "dall-e-2": ("256x256", "512x512", "1024x1024"),
 }
 IMAGE_QUALITIES: dict[str, tuple[str, ...]] = {
     "gpt-image": ("low", "medium", "high", "auto"),
     "gpt-image-2": ("low", "medium", "high", "auto"),
+    "gpt-image-2.5": ("low", "medium", "high", "xhigh", "max", "auto"),
     "dall-e-3": ("standard", "hd", "auto"),
     "dall-e-2": ("standard", "auto"),
 }
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
+AUTO_QUALITY = "high"
+"""What an ``auto`` quality request reports back (ImagesResponse.quality has no ``auto``)."""
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 
 Authorize = Callable[[EmuRequest], "EmuResponse | None"]
@@ -93,11 +108,14 @@ def masked(key: str) -> str:
 
 
 def image_family(model: str) -> str:
+    """Size / quality family, per the SDK's image_generate_params docs."""
     if model.startswith("dall-e-3"):
         return "dall-e-3"
     if model.startswith("dall-e-2"):
         return "dall-e-2"
-    if model.startswith("gpt-image-2"):
+    if model.startswith("gpt-image-2.5"):
+        return "gpt-image-2.5"
+    if model == "gpt-image-2" or model.startswith("gpt-image-2-"):
         return "gpt-image-2"
     return "gpt-image"
 
@@ -208,6 +226,33 @@ class VideoRoutes(_RouteGroup):
             job.fail(refused.message or "The generated video was blocked by our moderation system.")
         return EmuResponse.json_(self.video_object(job), headers=request_id_header())
 
+    def remix(self, req: EmuRequest) -> EmuResponse:
+        """``POST /videos/{id}/remix`` (JSON ``{"prompt"}``): a new job from a completed video."""
+        if (denied := self.authorize(req)) is not None:
+            return denied
+        body = req.json
+        if not isinstance(body, dict):
+            return openai_error(400, "We could not parse the JSON body of your request. Send a JSON object.",
+                                code="invalid_json")
+        unknown = sorted(set(body) - {"prompt"})
+        if unknown:
+            return openai_error(400, f"Unknown parameter: '{unknown[0]}'.", code="unknown_parameter", param=unknown[0])
+        if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
+            return openai_error(400, "Missing required parameter: 'prompt'.", code="missing_required_parameter", param="prompt")
+        source = self.emu.jobs.get(req.params["id"] or "")
+        if source is None or source.provider != self.provider:
+            return self.not_found(req.params["id"])
+        if source.state() != "completed":
+            return openai_error(400, f"Video '{source.id}' cannot be remixed: its status is {self.status(source)}.",
+                                code="invalid_value", param="video_id")
+        if (flagged := req.take("moderation")) is not None:
+            return self.moderation(flagged, "sora")
+        params = {**source.params, "prompt": body["prompt"], "remixed_from_video_id": source.id,
+                  "error_code": "video_generation_failed"}
+        job = self.emu.jobs.create(self.provider, kind="video", params=params, faults=req.faults,
+                                   job_id=f"video_{uuid.uuid4().hex}")
+        return EmuResponse.json_(self.video_object(job), headers=request_id_header())
+
     def retrieve(self, req: EmuRequest) -> EmuResponse:
         if (denied := self.authorize(req)) is not None:
             return denied
@@ -256,7 +301,7 @@ class VideoRoutes(_RouteGroup):
             "prompt": job.params["prompt"],
             "seconds": job.params["seconds"],
             "size": job.params["size"],
-            "remixed_from_video_id": None,
+            "remixed_from_video_id": job.params.get("remixed_from_video_id"),
             "error": None,
         }
         if status == "failed":
@@ -415,14 +460,22 @@ class ImageRoutes(_RouteGroup):
             ).decode("ascii")}
             for index in range(count)
         ]
+        background = fields.get("background")
+        quality = fields.get("quality")
         return {
             "created": created,
             "data": items,
-            "background": fields.get("background", "opaque"),
+            "background": background if background in ("transparent", "opaque") else "opaque",
             "output_format": image_format,
-            "quality": fields.get("quality", "high"),
+            "quality": quality if quality not in (None, "auto") else AUTO_QUALITY,
             "size": f"{width}x{height}",
-            "usage": {"input_tokens": 12, "output_tokens": 4160, "total_tokens": 4172},
+            "usage": {
+                "input_tokens": 12,
+                "input_tokens_details": {"image_tokens": 0, "text_tokens": 12},
+                "output_tokens": 4160,
+                "output_tokens_details": {"image_tokens": 4160, "text_tokens": 0},
+                "total_tokens": 4172,
+            },
         }
 
 
@@ -442,10 +495,20 @@ def register(emu: ProviderEmulator) -> None:
         given = header.strip().rpartition(" ")[2]
         return openai_error(401, f"Incorrect API key provided: {masked(given)}.", code="invalid_api_key")
 
+    def key_check(req: EmuRequest) -> EmuResponse:
+        """The key check of providers.check (models.list, generates nothing)."""
+        if (denied := authorize(req)) is not None:
+            return denied
+        listed = [*SORA_MODELS, *IMAGE_MODELS]
+        return EmuResponse.json_({"object": "list", "data": [
+            {"id": m, "object": "model", "created": 0, "owned_by": "system"} for m in listed]})
+
+    emu.add_route("GET", P, r"(?:/v1)?/models", key_check, name="openai.key_check")
     videos = VideoRoutes(emu, P, authorize, openai_moderation)
     images = ImageRoutes(emu, P, authorize, openai_moderation)
     emu.add_route("POST", P, r"(?:/v1)?/videos", videos.create, name="openai.videos_create")
     emu.add_route("GET", P, r"(?:/v1)?/videos/(?P<id>[^/]+)", videos.retrieve, name="openai.videos_retrieve")
     emu.add_route("GET", P, r"(?:/v1)?/videos/(?P<id>[^/]+)/content", videos.content, name="openai.videos_content")
+    emu.add_route("POST", P, r"(?:/v1)?/videos/(?P<id>[^/]+)/remix", videos.remix, name="openai.videos_remix")
     emu.add_route("POST", P, r"(?:/v1)?/images/generations", images.generations, name="openai.images_generations")
     emu.add_route("POST", P, r"(?:/v1)?/images/edits", images.edits, name="openai.images_edits")

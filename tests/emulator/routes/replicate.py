@@ -1,7 +1,10 @@
 """Emulates Replicate's predictions API under /replicate.
 
 The prefix stands for ``https://api.replicate.com/v1``: point ``base_url`` at
-``emu.url_for("replicate")``. Predictions are created through an official model
+``emu.url_for("replicate")``. Every path also answers with a leading ``/v1``, which is
+how the official ``replicate`` SDK calls it (its base URL is the host, its paths start
+with ``/v1``); tests/conformance/test_replicate.py checks the answers against the SDK's
+``Prediction`` type. Predictions are created through an official model
 (``POST /models/{owner}/{name}/predictions``), a version (``POST /predictions``
 with ``version``) or a deployment (``POST /deployments/{owner}/{name}/predictions``);
 ``Prefer: wait[=N]`` holds the create request until the job finishes or N seconds
@@ -52,6 +55,13 @@ def register(emu: ProviderEmulator) -> None:
                 req, "Authorization", f"Token {key}"):
             return None
         return problem(401, "Unauthenticated", "You did not pass a valid authentication token")
+
+    @emu.route("GET", P, r"/account", name="replicate.key_check")
+    def key_check(req: EmuRequest) -> EmuResponse:
+        """The key check of providers.check (account.get, generates nothing)."""
+        if (refused := denied(req)) is not None:
+            return refused
+        return EmuResponse.json_({"type": "user", "username": "emulated", "name": "Emulated", "github_url": None})
 
     def base() -> str:
         return emu.url_for(P)
@@ -140,11 +150,11 @@ def register(emu: ProviderEmulator) -> None:
             return urls
         return urls[0]
 
-    @emu.route("POST", P, r"/models/(?P<owner>[^/]+)/(?P<name>[^/]+)/predictions", name="replicate.create_model")
+    @emu.route("POST", P, r"(?:/v1)?/models/(?P<owner>[^/]+)/(?P<name>[^/]+)/predictions", name="replicate.create_model")
     def create_model(req: EmuRequest) -> EmuResponse:
         return create(req, f"{req.params['owner']}/{req.params['name']}", None, None)
 
-    @emu.route("POST", P, r"/predictions", name="replicate.create_version")
+    @emu.route("POST", P, r"(?:/v1)?/predictions", name="replicate.create_version")
     def create_version(req: EmuRequest) -> EmuResponse:
         if (refused := denied(req)) is not None:
             return refused
@@ -156,12 +166,12 @@ def register(emu: ProviderEmulator) -> None:
         model = version.rpartition(":")[0] or emu.state(P).get("versions", {}).get(version_id)
         return create(req, model, version_id, None)
 
-    @emu.route("POST", P, r"/deployments/(?P<owner>[^/]+)/(?P<name>[^/]+)/predictions",
+    @emu.route("POST", P, r"(?:/v1)?/deployments/(?P<owner>[^/]+)/(?P<name>[^/]+)/predictions",
                name="replicate.create_deployment")
     def create_deployment(req: EmuRequest) -> EmuResponse:
         return create(req, None, None, f"{req.params['owner']}/{req.params['name']}")
 
-    @emu.route("POST", P, r"/predictions/(?P<id>[0-9a-z]+)/cancel", name="replicate.cancel")
+    @emu.route("POST", P, r"(?:/v1)?/predictions/(?P<id>[0-9a-z]+)/cancel", name="replicate.cancel")
     def cancel(req: EmuRequest) -> EmuResponse:
         if (refused := denied(req)) is not None:
             return refused
@@ -171,7 +181,7 @@ def register(emu: ProviderEmulator) -> None:
         job.cancel()
         return EmuResponse.json_(prediction(job))
 
-    @emu.route("GET", P, r"/predictions/(?P<id>[0-9a-z]+)", name="replicate.get")
+    @emu.route("GET", P, r"(?:/v1)?/predictions/(?P<id>[0-9a-z]+)", name="replicate.get")
     def get(req: EmuRequest) -> EmuResponse:
         if (refused := denied(req)) is not None:
             return refused

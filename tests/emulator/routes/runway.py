@@ -36,7 +36,6 @@ MAX_IMAGE_SIDE = 512
 
 GEN4 = frozenset({"1280:720", "720:1280", "1104:832", "960:960", "832:1104", "1584:672"})
 VEO = frozenset({"1280:720", "720:1280", "1080:1920", "1920:1080"})
-ALEPH = GEN4 | {"848:480", "640:480"}
 IMAGE = frozenset({
     "1024:1024", "1080:1080", "1168:880", "1360:768", "1440:1080", "1080:1440", "1808:768", "1920:1080",
     "1080:1920", "2112:912", "1280:720", "720:1280", "720:720", "960:720", "720:960", "1680:720",
@@ -44,23 +43,22 @@ IMAGE = frozenset({
 TWO_TO_TEN = frozenset(range(2, 11))
 VEO_SECONDS = frozenset({4, 6, 8})
 
-# endpoint -> model -> rules (as the SDK's request types describe them)
+CREDITS_PER_SECOND = 10
+# endpoint -> model -> rules (as runwayml 5.24.0's request types describe them; veo3 and
+# gen4_aleph are in none of them any more, so they are rejected as unknown models)
 SPECS: dict[str, dict[str, dict[str, Any]]] = {
     "text_to_video": {
         "gen4.5": {"ratios": frozenset({"1280:720", "720:1280"}), "durations": TWO_TO_TEN, "duration_required": True},
         "veo3.1": {"ratios": VEO, "durations": VEO_SECONDS},
         "veo3.1_fast": {"ratios": VEO, "durations": VEO_SECONDS},
-        "veo3": {"ratios": VEO, "durations": frozenset({8}), "duration_required": True},
     },
     "image_to_video": {
         "gen4.5": {"ratios": GEN4, "durations": TWO_TO_TEN, "duration_required": True, "positions": {"first"}},
         "gen4_turbo": {"ratios": GEN4, "durations": TWO_TO_TEN, "prompt_optional": True, "positions": {"first"}},
-        "veo3.1": {"ratios": VEO, "durations": VEO_SECONDS, "positions": {"first", "last"}},
-        "veo3.1_fast": {"ratios": VEO, "durations": VEO_SECONDS, "positions": {"first", "last"}},
-        "veo3": {"ratios": VEO, "durations": frozenset({8}), "duration_required": True, "positions": {"first"}},
+        "veo3.1": {"ratios": VEO, "durations": VEO_SECONDS, "prompt_optional": True, "positions": {"first", "last"}},
+        "veo3.1_fast": {"ratios": VEO, "durations": VEO_SECONDS, "prompt_optional": True, "positions": {"first", "last"}},
     },
     "video_to_video": {
-        "gen4_aleph": {"ratios": ALEPH, "max_references": 1},
         "aleph2": {"ratios": None, "prompt_optional": True},
     },
     "text_to_image": {
@@ -173,6 +171,13 @@ def validate(endpoint: str, body: Any) -> list[dict[str, Any]] | None:
     return issues
 
 
+def estimated_credits(endpoint: str, body: dict[str, Any]) -> float:
+    """A made-up but stable price: per second of video, flat per image."""
+    if endpoint == "text_to_image":
+        return 8.0
+    return float(CREDITS_PER_SECOND * int(body.get("duration") or 5))
+
+
 def scaled(ratio: str | None, limit: int, default: tuple[int, int]) -> tuple[int, int]:
     """``W:H`` shrunk so the long side is at most ``limit`` (even sides, for H.264)."""
     try:
@@ -196,6 +201,14 @@ def register(emu: ProviderEmulator) -> None:
         if version.strip() != VERSION:
             return EmuResponse.error(400, {"error": f"Unsupported X-Runway-Version: {version}"})
         return None
+
+    @emu.route("GET", P, r"/v1/organization", name="runway.key_check")
+    def key_check(req: EmuRequest) -> EmuResponse:
+        """The key check of providers.check (organization info, generates nothing)."""
+        if (denied := check_headers(req)) is not None:
+            return denied
+        return EmuResponse.json_({"creditBalance": 1000, "tier": {"maxMonthlyCreditSpend": 10000, "models": {}},
+                                  "usage": {"models": {}}})
 
     def create_task(req: EmuRequest, endpoint: str) -> EmuResponse:
         denied = check_headers(req)
@@ -222,7 +235,7 @@ def register(emu: ProviderEmulator) -> None:
         if moderation is not None:
             job.params["failure_code"] = "SAFETY.INPUT.TEXT"
             job.fail(moderation.message or "Your prompt was flagged by our content moderation system", immediately=True)
-        return EmuResponse.json_({"id": job.id})
+        return EmuResponse.json_({"id": job.id, "estimatedCost": {"credits": estimated_credits(endpoint, body)}})
 
     for endpoint in SPECS:
         emu.add_route(
@@ -239,20 +252,25 @@ def register(emu: ProviderEmulator) -> None:
         return {"output": [emu.host_video(prompt, width=width, height=height, duration=duration, provider=P)]}
 
     def task_view(job: Any) -> dict[str, Any]:
+        """A task as the SDK's TaskRetrieveResponse union describes it: ``estimatedCost``
+        while it runs, the final ``cost`` (whole credits; refunded to 0 when it did not
+        succeed) once it has ended."""
         created = datetime.fromtimestamp(job.created_at, tz=timezone.utc).isoformat().replace("+00:00", "Z")
         view: dict[str, Any] = {"id": job.id, "createdAt": created}
+        estimate = estimated_credits(job.params["endpoint"], job.params["body"])
         current = job.state()
         if current == "queued":
-            view["status"] = "THROTTLED" if job.params.get("throttled") else "PENDING"
+            view.update(status="THROTTLED" if job.params.get("throttled") else "PENDING", estimatedCost={"credits": estimate})
         elif current == "processing":
-            view.update(status="RUNNING", progress=round(job.progress() / 100, 2))
+            view.update(status="RUNNING", progress=round(job.progress() / 100, 2), estimatedCost={"credits": estimate})
         elif current == "failed":
-            view.update(status="FAILED", failure=job.error_message, failureCode=job.params["failure_code"])
+            view.update(status="FAILED", failure=job.error_message, failureCode=job.params["failure_code"],
+                        cost={"credits": 0})
         elif current == "cancelled":
-            view["status"] = "CANCELLED"
+            view.update(status="CANCELLED", cost={"credits": 0})
         else:
             result = job.result_once(lambda: make_output(job.params["endpoint"], job.params["body"]))
-            view.update(status="SUCCEEDED", output=list(result["output"]))
+            view.update(status="SUCCEEDED", output=list(result["output"]), cost={"credits": int(estimate)})
         return view
 
     def find(req: EmuRequest, poll: bool) -> Any:

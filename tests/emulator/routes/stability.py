@@ -42,6 +42,14 @@ def register(emu: ProviderEmulator) -> None:
     def error(status: int, name: str, *messages: str) -> EmuResponse:
         return EmuResponse.error(status, {"id": uuid.uuid4().hex, "name": name, "errors": list(messages)})
 
+    @emu.route("GET", P, r"/v1/user/account", name="stability.key_check")
+    def key_check(req: EmuRequest) -> EmuResponse:
+        """The key check of providers.check (account info, generates nothing)."""
+        if not emu.key_matches(req, "Authorization", f"Bearer {emu.key_for(P)}"):
+            return error(401, "unauthorized", "authorization: invalid or missing API key")
+        return EmuResponse.json_({"id": "user-emulated", "email": "emulated@example.com", "profile_picture": "",
+                                  "organizations": []})
+
     @emu.route("POST", P, r"/v2beta/stable-image/generate/(?P<endpoint>ultra|core|sd3)",
                name="stability.generate", raw_body=True)
     def generate(req: EmuRequest) -> EmuResponse:
@@ -95,7 +103,7 @@ def validate(endpoint: str, req: EmuRequest) -> list[str]:
         problems.append(f"seed: must be an integer between 0 and {MAX_SEED}")
     if form.get("output_format", "png") not in FORMATS[endpoint]:
         problems.append(f"output_format: must be one of {', '.join(FORMATS[endpoint])}")
-    if "style_preset" in form and (endpoint == "sd3" or form["style_preset"] not in STYLE_PRESETS):
+    if "style_preset" in form and form["style_preset"] not in STYLE_PRESETS:
         problems.append("style_preset: invalid value")
     image = req.file("image")
     if endpoint == "core" and image is not None:

@@ -14,6 +14,9 @@ videos: finished with ``respect_moderation: false`` and no URL), ``fail_job``
 (``failed`` with ``internal_error``), ``Fault.custom("video_failure", message,
 code=...)``, ``Fault.custom("expire")`` (the request ends ``expired``), ``slow_job``.
 
+Models: grok-imagine-image (-2.0 takes quality low|medium and 21:9; the retired -quality
+and -pro slugs still resolve, as xAI redirects them), grok-imagine-video and
+grok-imagine-video-1.5 (1080p for text-to-video only); ``generate_audio`` must be a bool.
 Media are real: JPEG images and H.264 MP4 videos of the requested aspect ratio and
 duration, scaled down (long side at most 256 px for images, 320 px for videos).
 """
@@ -27,13 +30,15 @@ from typing import Any
 from tests.emulator import EmuRequest, EmuResponse, ProviderEmulator
 
 P = "xai"
-IMAGE_MODELS = frozenset({"grok-imagine-image", "grok-imagine-image-quality", "grok-imagine-image-pro"})
-VIDEO_MODELS = frozenset({"grok-imagine-video"})
+# -quality and -pro still resolve (served by grok-imagine-image-2.0 at quality low).
+IMAGE_MODELS = frozenset({"grok-imagine-image", "grok-imagine-image-2.0", "grok-imagine-image-quality",
+                          "grok-imagine-image-pro"})
+VIDEO_MODELS = frozenset({"grok-imagine-video", "grok-imagine-video-1.5"})
 IMAGE_ASPECTS = frozenset(
     {"1:1", "3:4", "4:3", "9:16", "16:9", "2:3", "3:2", "9:19.5", "19.5:9", "9:20", "20:9", "1:2", "2:1", "auto"}
 )
 VIDEO_ASPECTS = frozenset({"1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"})
-VIDEO_RESOLUTIONS = {"480p": 480, "720p": 720}
+VIDEO_RESOLUTIONS = {"480p": 480, "720p": 720, "1080p": 1080}
 MAX_IMAGE_SIDE = 256
 MAX_VIDEO_SIDE = 320
 DEFAULT_VIDEO_SECONDS = 8
@@ -82,6 +87,14 @@ def register(emu: ProviderEmulator) -> None:
             f"Incorrect API key provided: {_masked(given)}. You can obtain an API key from https://console.x.ai."
         )
 
+    @emu.route("GET", P, r"/models", name=f"{P}.key_check")
+    def key_check(req: EmuRequest) -> EmuResponse:
+        """The key check of providers.check (models list, generates nothing)."""
+        if (denied := check_auth(req)) is not None:
+            return denied
+        return EmuResponse.json_({"object": "list", "data": [
+            {"id": m, "object": "model", "created": 0, "owned_by": "xai"} for m in sorted(IMAGE_MODELS | VIDEO_MODELS)]})
+
     def json_body(req: EmuRequest) -> tuple[dict[str, Any] | None, EmuResponse | None]:
         if req.content_type != "application/json":
             return None, _error(415, "Unsupported media type", "Expected request with `Content-Type: application/json`")
@@ -128,12 +141,13 @@ def register(emu: ProviderEmulator) -> None:
             return "n must be between 1 and 10"
         if body.get("response_format", "url") not in ("url", "b64_json"):
             return "response_format must be one of url, b64_json"
-        if body.get("aspect_ratio", "auto") not in IMAGE_ASPECTS:
+        v2 = body.get("model") == "grok-imagine-image-2.0"
+        if body.get("aspect_ratio", "auto") not in (IMAGE_ASPECTS | {"21:9", "5:2"} if v2 else IMAGE_ASPECTS):
             return f"Invalid aspect_ratio {body.get('aspect_ratio')!r}"
         if body.get("resolution", "1k") not in ("1k", "2k"):
             return "resolution must be one of 1k, 2k"
-        if body.get("quality") not in (None, "low", "medium", "high"):
-            return "quality must be one of low, medium, high"
+        if body.get("quality") not in ((None, "low", "medium") if v2 else (None, "low", "medium", "high")):
+            return "quality must be one of low, medium" + ("" if v2 else ", high")
         for unsupported in ("size", "style"):
             if body.get(unsupported) is not None:
                 return f"Argument not supported: {unsupported}"
@@ -172,8 +186,13 @@ def register(emu: ProviderEmulator) -> None:
             return "duration must be an integer between 1 and 15"
         if body.get("aspect_ratio", "16:9") not in VIDEO_ASPECTS:
             return f"Invalid aspect_ratio {body.get('aspect_ratio')!r}"
-        if body.get("resolution", "480p") not in VIDEO_RESOLUTIONS:
-            return "resolution must be one of 480p, 720p"
+        resolution = body.get("resolution", "480p")
+        if resolution not in VIDEO_RESOLUTIONS:
+            return "resolution must be one of 480p, 720p, 1080p"
+        if resolution == "1080p" and (body.get("model") != "grok-imagine-video-1.5" or body.get("image") is not None):
+            return "1080p is only supported for text-to-video on grok-imagine-video-1.5"
+        if "generate_audio" in body and not isinstance(body["generate_audio"], bool):
+            return "generate_audio must be a boolean"
         image = body.get("image")
         if image is not None and (not isinstance(image, dict) or not _is_media_url(image.get("url"), "image")):
             return "image.url must be an image URL or a base64 data URI"
