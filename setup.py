@@ -18,7 +18,7 @@ setup(
         exclude=["*.__pycache__", "*.__pycache__.*"],
     ),
     include_package_data=True,
-    package_data={"pipelines": ["*.yaml", "data/*"]},
+    package_data={"pipelines": ["*.yaml", "data/*"], "transforms": ["gallery_assets/*"]},
     install_requires=[
         "apache-beam[gcp]>=2.60",
         "pydantic>=2.6",
@@ -56,5 +56,5 @@ setup(
             "hume>=0.14",
         ],
     },
-    entry_points={"console_scripts": ["mediagen-generate=pipelines.generate:main"]},
+    entry_points={"console_scripts": ["mediagen-generate=pipelines.generate:main", "mediagen-gallery=pipelines.gallery:main"]},
 )

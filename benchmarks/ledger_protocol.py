@@ -133,7 +133,7 @@ def main() -> None:
         ledger.close()
         # A rerun over the same rows: every one is reused from its done record.
         storage.counts.clear()
-        reused = run(args.jobs, 0.0, args.window, ledger)
+        reused = run(args.jobs, args.duration, args.window, ledger)
         rerun_counts = dict(storage.counts)
 
     print(f"{'':24}{'rows/s':>10}{'of ideal':>10}{'steady':>10}{'of ideal':>10}")

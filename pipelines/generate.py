@@ -29,6 +29,8 @@ Job config (YAML or JSON), see README "Job config":
            timeout, fallback_configs, mock, provider_config); rows pick one with a
            'config' column, otherwise the first serves
   limits:  per provider: max_in_flight, submits_per_second, polls_per_second
+  prices:  per provider/model: price entries replacing the catalog's (README "Cost and budgets")
+  budget:  max_usd, scope (run | output), unknown_price_usd: a hard cap checked before every submit
 Without --config the job is the offline mock provider making video.
 
 Any other option goes to Beam, e.g. --runner DataflowRunner --project P --region R
@@ -65,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "(PossiblyPaidError): pays again on purpose")
     parser.add_argument("--lease_seconds", type=_positive_float, default=DEFAULT_LEASE_SECONDS,
                         help="how long a ledger claim of a stopped worker blocks others (default %(default)s)")
+    parser.add_argument("--dry_run", nargs="?", const=True, default=False, type=_boolean,
+                        help="read and plan every row, call no provider: prints per config the rows it would submit, "
+                             "reuse, skip, and the estimated cost; writes only _runs/<run_id>.plan.json")
+    parser.add_argument("--limit", type=_positive_int, default=None,
+                        help="run only the first N valid rows (a cheap real sample before the full job)")
+    parser.add_argument("--max_usd", type=_positive_money, default=None,
+                        help="hard budget cap in USD (overrides budget.max_usd of the job file)")
     return parser
 
 
@@ -85,6 +94,36 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
+    return value
+
+
+def _positive_money(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive amount of US dollars, got {text!r}")
+    return value
+
+
+def with_budget(job: JobConfig, max_usd: float | None) -> JobConfig:
+    """``job`` with ``--max_usd`` as its budget cap (other budget settings kept)."""
+    if max_usd is None:
+        return job
+    from schemas.pricing import BudgetSettings
+
+    current = job.budget.model_dump() if job.budget is not None else {}
+    return job.model_copy(update={"budget": BudgetSettings(**{**current, "max_usd": max_usd})})
 
 
 def valid_run_id(value: str) -> str:
@@ -108,11 +147,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except JobFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    job = with_budget(job, args.max_usd)
     try:
         manifest = run(args, beam_args, job)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if manifest.get("dry_run"):
+        from .dry_run import format_plan
+
+        print(format_plan(manifest))
+        return 0
     print_summary(manifest)
     return 0
 
@@ -137,6 +182,11 @@ def run(args: argparse.Namespace, beam_args: list[str], job: JobConfig) -> dict[
                     args.input, len(left_out), left_out[0])
     if not files:
         raise InputError(f"--input {args.input!r} matches no file" + (" outside output roots" if left_out else ""))
+    if getattr(args, "dry_run", False):
+        from .dry_run import dry_run
+
+        return dry_run(files, job, output=args.output, run_id=run_id, input_format=args.input_format,
+                       storage_options=args.storage_options, strict_ids=args.strict_ids, limit=args.limit)
     output = Storage(args.output, args.storage_options)
     check_output_writable(output, run_id)
     sweep_stale_temporaries(output)
@@ -146,7 +196,8 @@ def run(args: argparse.Namespace, beam_args: list[str], job: JobConfig) -> dict[
         standard.runner = "DirectRunner"
     local = standard.runner in ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner")
     show_progress = args.progress if args.progress is not None else (local and sys.stderr.isatty())
-    progress = Progress(count_rows(files, args), run_id) if show_progress else None
+    budget = job.budget.max_usd if job.budget is not None else None
+    progress = Progress(count_rows(files, args), run_id, budget) if show_progress else None
     if progress is not None:
         progress.open()  # held here, so DoFns in this process draw on the same bar
 
@@ -163,6 +214,9 @@ def run(args: argparse.Namespace, beam_args: list[str], job: JobConfig) -> dict[
     manifest = Storage(args.output, args.storage_options).read_json(f"_runs/{run_id}.json")
     manifest = manifest or {"run_id": run_id, "output": args.output}
     manifest["duplicate_row_ids"] = duplicate_id_count(result)
+    from transforms.gallery import gallery_after_run
+
+    manifest["gallery"] = gallery_after_run(args.output, args.storage_options)
     return manifest
 
 
@@ -195,6 +249,8 @@ def build_graph(pipeline: Any, args: argparse.Namespace, job: JobConfig, files: 
     from transforms.results import WriteResults
 
     rows = pipeline | "ReadPrompts" >> ReadPrompts(files, job, args.input_format, args.storage_options, args.strict_ids)
+    if getattr(args, "limit", None) is not None:
+        rows = rows | "Limit" >> beam.Filter(_in_sample, sample_of(files, job, args))
     valid, invalid = rows | "SplitInvalid" >> beam.Partition(lambda row, _: 0 if row.is_valid else 1, 2)
     generated = (
         valid
@@ -215,6 +271,18 @@ def build_graph(pipeline: Any, args: argparse.Namespace, job: JobConfig, files: 
             args.output, run_id, job, files, utc_now(), args.storage_options, args.results_mode
         )
     )
+
+
+def sample_of(files: list[str], job: JobConfig, args: argparse.Namespace) -> frozenset[tuple[str, str]]:
+    """(source, row id) of the rows ``--limit`` keeps: up to the N-th valid row in input order."""
+    from .dry_run import first_valid, read_all_rows
+
+    rows = read_all_rows(files, job, args.input_format, args.storage_options, args.strict_ids)
+    return frozenset((row.source, row.row_id) for row in first_valid(rows, args.limit))
+
+
+def _in_sample(row: Any, sample: frozenset[tuple[str, str]]) -> bool:
+    return (row.source, row.row_id) in sample
 
 
 def _invalid_row(row: Any, run_id: str, progress: Any) -> Any:
@@ -262,6 +330,7 @@ def print_summary(manifest: dict[str, Any]) -> None:
         lines.append(f"  completed by {name}: {count}")
     for name, count in sorted(manifest.get("not_completed_by_error_type", {}).items()):
         lines.append(f"  not completed, {name}: {count}")
+    lines += spend_lines(manifest.get("cost"))
     if manifest.get("duplicate_row_ids"):
         lines.append(f"  {manifest['duplicate_row_ids']} row(s) repeated an earlier row's id: renamed <id>~2, <id>~3... "
                      "(--strict_ids makes them invalid); the log names examples")
@@ -269,16 +338,36 @@ def print_summary(manifest: dict[str, Any]) -> None:
     if uncertain:
         lines.append(f"  {uncertain} row(s) may already have been paid for without a recorded job and were not "
                      "sent again; --resubmit_uncertain pays for them again on purpose")
+    refused = manifest.get("not_completed_by_error_type", {}).get("BudgetExceededError", 0)
+    if refused:
+        lines.append(f"  {refused} row(s) were not submitted because the budget cap was reached; a rerun with a "
+                     "larger --max_usd submits them (rows already made are reused, not paid again)")
     output = manifest.get("output", "")
     lines += [
         f"  table:    {output}/results/*.parquet",
         f"  media:    {output}/media/",
         f"  manifest: {output}/_runs/{manifest.get('run_id')}.json",
+        *([f"  gallery:  {manifest['gallery']}"] if manifest.get("gallery") else []),
         "  query:    python -c \"import pyarrow.dataset as ds; "
         f"print(ds.dataset('{output}/results').to_table(columns=['row_id','status','provider','media_uris']).to_pandas())\"",
         f"            duckdb -c \"select status, provider, count(*) from '{output}/results/*.parquet' group by all\"",
     ]
     print("\n".join(lines))
+
+
+def spend_lines(cost: dict[str, Any] | None) -> list[str]:
+    """The summary's spend: total (of the cap), per provider/model, unknown prices, refusals."""
+    if not cost:
+        return []
+    budget = cost.get("budget") or {}
+    cap = f" of a ${budget['max_usd']:g} cap" if budget.get("max_usd") else ""
+    unknown = cost.get("unknown_price_attempts", 0)
+    lines = [f"  spent:    ${cost.get('total_usd', 0):,.2f}{cap}"
+             + (f" (+{unknown} paid attempt(s) of unknown price)" if unknown else "")]
+    for name, entry in sorted(cost.get("by_provider_model", {}).items()):
+        reported = f", {entry['provider_reported']:g} provider-reported" if entry.get("provider_reported") else ""
+        lines.append(f"    {name}: ${entry['usd']:,.2f} over {entry['attempts']:g} paid attempt(s){reported}")
+    return lines
 
 
 if __name__ == "__main__":

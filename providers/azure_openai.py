@@ -57,9 +57,16 @@ from .check import KeyCheck
 from .errors import ContentModerationError, MediagenError, ProviderConfigError, UnsupportedRequestError
 from .http import error_text
 from .openai import MODERATION_CODES, OpenAIProvider, image_family, openai_error, video_path
+from .pricing import price_sheet
 
 ENDPOINT_ENV = "AZURE_OPENAI_ENDPOINT"
 RAI_INNER_CODE = "ResponsibleAIPolicyViolation"
+
+
+AZURE_PRICES = {
+    "*": (price_sheet("https://azure.microsoft.com/pricing/details/cognitive-services/openai-service/", "2026-11-30")(
+        "request", None, note="depends on the deployment type and region; give your rate under prices:"),),
+}
 
 
 class AzureOpenAIProvider(OpenAIProvider):
@@ -75,6 +82,8 @@ class AzureOpenAIProvider(OpenAIProvider):
     moderation_codes = MODERATION_CODES | {"content_filter"}
     # OpenAI's shutdown dates (from its SDK) are about api.openai.com; Azure retires
     # deployments on its own schedule, for which we hold no source yet: entries stay active.
+    prices = AZURE_PRICES
+    reported_cost = None  # Azure bills tokens at its own, regional rates
     models = {
         name: caps.model_copy(update={"lifecycle": Lifecycle()})
         for name, caps in OpenAIProvider.models.items()

@@ -157,6 +157,10 @@ class ProviderContext:
     idempotency_key: str | None = None
     """Set only while submitting: providers with an ``idempotency_header`` send it, so a
     submit retried after a lost answer finds the first job instead of paying again."""
+    spend: Any = None
+    """The worker's spend control (``providers.pricing.Spend``): prices and caps each submit."""
+    charge: Any = None
+    """This attempt's cost estimate once its submit was sent (``providers.pricing.CostEstimate``)."""
 
     @property
     def model(self) -> str:
@@ -198,6 +202,9 @@ class JobProvider:
     modalities: ClassVar[frozenset[Modality]] = frozenset()
     models: ClassVar[dict[str, ModelCapabilities]] = {}
     """Documented models. A key ending in ``*`` describes a family by prefix."""
+    prices: ClassVar[dict[str, Any]] = {}
+    """Price entries (``schemas.pricing.Price``) per model, keyed like ``models``; a model
+    without any has no price known (``providers.pricing``)."""
     pool_size: ClassVar[int] = 64
     idempotency_header: ClassVar[str | None] = None
     """The request header the provider dedupes submits on, if it has one."""

@@ -63,6 +63,7 @@ from .check import KeyCheck
 from .errors import ContentModerationError, MediagenError, ProviderHTTPError, UnsupportedRequestError
 from .http import default_http_error, form_value, media_bytes, send
 from .media import EXTENSIONS
+from .pricing import price_sheet
 from .speech import audio_output, known_settings, language_for, require_voice
 
 DISPLAY_NAME = "Cartesia"
@@ -131,6 +132,11 @@ def voice_specifier(api_version: str, voice: str) -> dict[str, str]:
     return {"mode": "id", "id": voice}
 
 
+CARTESIA_PRICES = {
+    "*": (price_sheet("https://cartesia.ai/pricing", "2026-11-30")("1k_characters", None, note="credits within a subscription plan; no per-character USD rate found"),),
+}
+
+
 class CartesiaProvider(JobProvider):
     """Cartesia Sonic text-to-speech and voice changer over REST (synchronous)."""
 
@@ -142,6 +148,7 @@ class CartesiaProvider(JobProvider):
     default_base_url = "https://api.cartesia.ai"
     api_key_env = "CARTESIA_API_KEY"
     modalities = frozenset({"tts", "sts"})
+    prices = CARTESIA_PRICES
     models = {
         "sonic-3.5*": _tts_model("newest; 42 languages; generation_config speed/volume/emotion"),
         "sonic-3*": _tts_model("42 languages; generation_config speed/volume/emotion; dated snapshots and -latest"),

@@ -147,10 +147,18 @@ def _claim_and_submit(
         claim = ledger.claim(key, holder, provider.idempotency_header is not None)
         if claim.action != "submit":
             return claim
+    reservation = _reserve_spend(ctx, request, ledger, key, holder)
     try:
         submitted = _submit(provider, ctx, request, claim.idempotency_key)
     except MediagenError as exc:
+        if reservation is not None:
+            if may_have_been_accepted(exc):
+                ctx.charge = reservation.estimate  # it may have been billed: it counts
+            else:
+                ctx.spend.release(reservation)
         raise _submit_failed(ctx, exc, claim, ledger, key, holder) from None
+    if reservation is not None:
+        ctx.charge = reservation.estimate
     if isinstance(submitted, JobHandle):
         ctx.job = submitted
         if ledger is not None and key is not None:
@@ -161,6 +169,22 @@ def _claim_and_submit(
                 log.warning("job %s of %s/%s could not be recorded in the ledger; following it anyway",
                             submitted.job_id, submitted.provider, submitted.model)
     return submitted
+
+
+def _reserve_spend(
+    ctx: ProviderContext, request: AnyRequest, ledger: JobLedger | None, key: str | None, holder: str
+) -> Any:
+    """Commit this submit's estimated cost against the budget (``ctx.spend``), atomically;
+    a submit over the cap raises ``BudgetExceededError`` after releasing the claim as
+    rejected, so a rerun with a larger budget may submit it."""
+    if ctx.spend is None:
+        return None
+    try:
+        return ctx.spend.reserve(ctx.modality, ctx.config, request)
+    except MediagenError:
+        if ledger is not None and key is not None:
+            ledger.release(key, holder, "rejected")
+        raise
 
 
 def _submit(

@@ -64,6 +64,7 @@ from .check import KeyCheck
 from .errors import ContentModerationError, MediagenError, ProviderHTTPError, UnsupportedRequestError
 from .http import default_http_error, form_value, media_bytes, send
 from .media import EXTENSIONS
+from .pricing import price_sheet
 from .speech import audio_output, known_settings, language_for, require_voice
 
 DISPLAY_NAME = "ElevenLabs"
@@ -126,6 +127,24 @@ def output_format_param(fmt: AudioOutputFormat) -> str:
     raise UnsupportedRequestError(f"ElevenLabs has no output format for {asked} (offered: {allowed_combinations()})")
 
 
+_eleven_price = price_sheet("https://elevenlabs.io/pricing/api", "2026-11-30",
+                            note="API pay-as-you-go rate, as third-party summaries quote the page")
+_FLASH = (_eleven_price("1k_characters", 0.05),)
+_MULTILINGUAL = (_eleven_price("1k_characters", 0.10),)
+_VOICE_CHANGER = (_eleven_price("audio_minute", 0.12, note="voice changer; the input audio's length is not known "
+                                                         "before the call: set default_seconds under prices:"),)
+ELEVENLABS_PRICES = {
+    "eleven_flash_v2": _FLASH,
+    "eleven_flash_v2_5": _FLASH,
+    "eleven_turbo_v2": _FLASH,
+    "eleven_turbo_v2_5": _FLASH,
+    "eleven_multilingual_v2": _MULTILINGUAL,
+    "eleven_v3": _MULTILINGUAL,
+    "eleven_multilingual_sts_v2": _VOICE_CHANGER,
+    "eleven_english_sts_v2": _VOICE_CHANGER,
+}
+
+
 class ElevenLabsProvider(JobProvider):
     """ElevenLabs text-to-speech and speech-to-speech over REST (synchronous)."""
 
@@ -137,6 +156,7 @@ class ElevenLabsProvider(JobProvider):
     default_base_url = "https://api.elevenlabs.io"
     api_key_env = "ELEVENLABS_API_KEY"
     modalities = frozenset({"tts", "sts"})
+    prices = ELEVENLABS_PRICES
     models = {
         "eleven_v3": _tts_model("most expressive; 70+ languages"),
         "eleven_multilingual_v2": _tts_model("29 languages"),

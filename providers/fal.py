@@ -109,6 +109,7 @@ from .errors import (
 )
 from .http import error_text, media_url_or_data_url, send
 from .media import CONTENT_TYPES, parse_size
+from .pricing import price_sheet
 from .speech import primary_language
 
 Mode = Literal["text", "image", "first_last", "reference"]
@@ -1006,6 +1007,28 @@ def _retry_hint(headers: Mapping[str, str]) -> bool | None:
 # ----------------------------------------------------------------------------- the provider
 
 
+_fal_price = price_sheet("https://fal.ai/pricing", "2026-11-30",
+                         note="model page price, as third-party summaries quote it")
+_FAL_VEO_31 = (_fal_price("video_second", 0.40, audio=True), _fal_price("video_second", 0.20, audio=False))
+FAL_PRICES = {
+    "fal-ai/flux/dev*": (_fal_price("image", 0.025, note="$0.025 per megapixel: one 1024x1024 image"),),
+    "fal-ai/flux/schnell*": (_fal_price("image", 0.003, note="$0.003 per megapixel: one 1024x1024 image"),),
+    "fal-ai/flux-pro/v1.1-ultra*": (_fal_price("image", 0.06),),
+    "fal-ai/flux-pro/kontext*": (_fal_price("image", 0.04, note="kontext/max costs $0.08"),),
+    "fal-ai/veo3": _FAL_VEO_31,
+    "fal-ai/veo3.1": _FAL_VEO_31,
+    "fal-ai/veo3.1/image-to-video": _FAL_VEO_31,
+    "fal-ai/veo3.1/fast*": (_fal_price("video_second", 0.10, audio=False, note="1080p without audio"),
+                            _fal_price("video_second", None, audio=True)),
+    "fal-ai/kling-video/v3*": (_fal_price("video_second", 0.112, audio=False, note="v3 pro"),
+                               _fal_price("video_second", 0.168, audio=True, note="v3 pro")),
+    "fal-ai/sora-2*": (_fal_price("video_second", 0.10, note="sora-2 at 720p"),),
+    "fal-ai/sora-2/text-to-video/pro*": (_fal_price("video_second", None, note="pro tier not read"),),
+    "fal-ai/sora-2/image-to-video/pro*": (_fal_price("video_second", None, note="pro tier not read"),),
+}
+"""fal also answers prices per endpoint (``GET /v1/models/pricing``); the key check uses it."""
+
+
 class FalProvider(JobProvider):
     """fal's queue API for video, image and speech models.
 
@@ -1030,6 +1053,7 @@ class FalProvider(JobProvider):
     default_base_url = "https://queue.fal.run"
     api_key_env = "FAL_KEY"
     modalities = frozenset({"video", "image", "tts"})
+    prices = FAL_PRICES
     models = _models_table()
 
     # -- what a model accepts ------------------------------------------------

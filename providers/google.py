@@ -113,6 +113,7 @@ from .errors import (
 )
 from .http import decode_output_base64, download, elide_base64, json_object, media_bytes, request_id_from, send
 from .media import parse_size, sniff_content_type
+from .pricing import price_sheet
 
 GEMINI_HOST = "https://generativelanguage.googleapis.com"
 GEMINI_API_VERSION = "v1beta"
@@ -357,6 +358,34 @@ def model_family(model: str, modality: Modality) -> Family:
 # -- the provider ---------------------------------------------------------------------------
 
 
+_google_price = price_sheet("https://ai.google.dev/gemini-api/docs/pricing", "2026-11-30",
+                            note="Gemini API paid tier, as third-party summaries quote the page")
+_VEO_31 = (_google_price("video_second", 0.40), _google_price("video_second", 0.60, resolution="4k"))
+_VEO_31_FAST = (_google_price("video_second", 0.10, resolution="720p"),
+                _google_price("video_second", 0.12, resolution="1080p"),
+                _google_price("video_second", 0.30, resolution="4k"))
+GOOGLE_PRICES = {
+    "veo-3.1-generate-001": _VEO_31,
+    "veo-3.1-generate-preview": _VEO_31,
+    "veo-3.1-fast-generate-001": _VEO_31_FAST,
+    "veo-3.1-fast-generate-preview": _VEO_31_FAST,
+    "veo-3.1-lite-generate-001": (_google_price("video_second", 0.05, resolution="720p"),
+                                  _google_price("video_second", None, resolution="1080p")),
+    "veo-3.0-generate-001": (_google_price("video_second", 0.40),),
+    "veo-3.0-fast-generate-001": (_google_price("video_second", 0.15),),
+    "imagen-4.0-generate-001": (_google_price("image", 0.04),),
+    "imagen-4.0-fast-generate-001": (_google_price("image", 0.02),),
+    "imagen-4.0-ultra-generate-001": (_google_price("image", 0.06),),
+    "imagen-3.0-generate-002": (_google_price("image", 0.03),),
+    "gemini-2.5-flash-image": (_google_price("image", 0.039),),
+    "gemini-3-pro-image": (_google_price("image", 0.134, note="1K/2K; 4K output costs $0.24"),),
+    "gemini-3-pro-image-preview": (_google_price("image", 0.134, note="1K/2K; 4K output costs $0.24"),),
+    "gemini-3.1-flash-image": (_google_price("image", 0.067, note="1024px; 512px to 4K range $0.045-$0.151"),),
+    "gemini-3.1-flash-image-preview": (_google_price("image", 0.067, note="1024px; 512px to 4K range $0.045-$0.151"),),
+}
+"""Vertex AI bills the same models by its own SKUs: give them under prices: when running there."""
+
+
 class GoogleProvider(JobProvider):
     """Veo video, Imagen and Gemini image generation on the Gemini API or Vertex AI."""
 
@@ -370,6 +399,7 @@ class GoogleProvider(JobProvider):
     default_base_url = GEMINI_HOST
     api_key_env = "GEMINI_API_KEY"
     modalities = frozenset({"video", "image"})
+    prices = GOOGLE_PRICES
     models = GOOGLE_MODELS
 
     def credential_origins(self, ctx: ProviderContext) -> list[str]:

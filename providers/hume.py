@@ -95,6 +95,7 @@ from .check import KeyCheck
 from .errors import ContentModerationError, GenerationFailedError, InvalidRequestError, MediagenError, UnsupportedRequestError
 from .http import decode_output_base64, error_text, media_bytes, request_id_from, send
 from .media import EXTENSIONS
+from .pricing import price_sheet
 
 HUME_SAMPLE_RATE = 48000
 """The one sample rate Hume produces."""
@@ -123,6 +124,11 @@ def _tts_model(notes: str) -> ModelCapabilities:
     return ModelCapabilities(modalities=frozenset({"tts"}), audio_formats=FORMATS, notes=notes, lifecycle=SHUTDOWN)
 
 
+HUME_PRICES = {
+    "*": (price_sheet("https://www.hume.ai/pricing", "2026-11-30")("1k_characters", None, note="subscription plans; no per-character USD rate found"),),
+}
+
+
 class HumeProvider(JobProvider):
     """Hume Octave: expressive TTS and voice conversion, synchronous REST."""
 
@@ -134,6 +140,7 @@ class HumeProvider(JobProvider):
     default_base_url = "https://api.hume.ai"
     api_key_env = "HUME_API_KEY"
     modalities = frozenset({"tts", "sts"})
+    prices = HUME_PRICES
     models = {
         "octave-2": _tts_model(f"Octave 2 (version 2); {_TTS_NOTES}"),
         "octave-1": _tts_model(f"Octave 1 (version 1); {_TTS_NOTES}"),

@@ -37,6 +37,7 @@ __all__ = [
     "make_audio",
     "make_image",
     "make_video",
+    "media_poster",
     "parse_size",
     "probe_media",
     "resolution_for",
@@ -1002,3 +1003,58 @@ def _audio_sample_rate(stream: av.stream.Stream, codec: str) -> int | None:
         if input_rate:
             return input_rate
     return stream.codec_context.sample_rate or None
+
+
+# --------------------------------------------------------------------------
+# Posters: the small stills a gallery shows
+
+POSTER_MAX_SIDE = 320
+"""Largest side of a poster; images no larger than this are their own poster."""
+_POSTER_AT_SECONDS = 1.0  # the first frame is often a fade from black
+
+
+def media_poster(source: str | os.PathLike, kind: str, *, max_side: int = POSTER_MAX_SIDE, quality: int = 80) -> bytes:
+    """A small JPEG still of the ``kind`` ("video" or "image") media at ``source`` (a local
+    path), at most ``max_side`` pixels wide or high. For a video: its frame at one second,
+    or at a third of a shorter clip, decoding from the start only up to that frame.
+    Raises ``MediaProbeError`` when no still can be taken."""
+    image = _video_still(source) if kind == "video" else _image_still(source)
+    image.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()
+
+
+def _video_still(source: str | os.PathLike) -> Image.Image:
+    import av
+
+    try:
+        with av.open(os.fspath(source), "r") as container:
+            if not container.streams.video:
+                raise MediaProbeError("no video stream to take a poster frame from")
+            stream = container.streams.video[0]
+            declared = _declared_duration(container, stream)
+            target = min(_POSTER_AT_SECONDS, declared / 3) if declared else 0.0
+            chosen = None
+            for frame in container.decode(stream):
+                chosen = frame
+                if frame.time is None or frame.time >= target:
+                    break
+            if chosen is None:
+                raise MediaProbeError("no frame could be decoded")
+            return chosen.to_image()
+    except MediaProbeError:
+        raise
+    except Exception as exc:  # FFmpeg errors surface as many OSError/ValueError subclasses
+        raise MediaProbeError(f"cannot take a poster frame: {type(exc).__name__}: {exc}") from exc
+
+
+def _image_still(source: str | os.PathLike) -> Image.Image:
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(os.fspath(source)) as image:
+            image.seek(0)  # the first frame of an animated GIF/WEBP
+            return image.copy()
+    except Exception as exc:  # Pillow raises many types for bad data
+        raise MediaProbeError(f"cannot read the image: {type(exc).__name__}: {exc}") from exc

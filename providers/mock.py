@@ -11,13 +11,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas import (
     ImageGenerationRequest,
     JobHandle,
     MockConfig,
     MockOutcome,
+    MockPolling,
     STSRequest,
     TTSRequest,
     VideoGenerationRequest,
@@ -40,6 +41,7 @@ DEFAULT_VIDEO_SECONDS = 4
 DEFAULT_STS_SECONDS = 3.0
 IMAGE_SIZES = {"1:1": (1024, 1024), "16:9": (1280, 720), "9:16": (720, 1280), "4:3": (1024, 768), "21:9": (1680, 720)}
 SUCCESS = MockOutcome(weight=1.0)
+_DEFAULT_POLLING = MockPolling()
 # Errors a real provider gives when the job is submitted; the others surface while polling.
 _JOB_ERRORS = {"timeout", "generation_failed"}
 
@@ -73,22 +75,26 @@ class MockProvider(JobProvider):
     def poll(self, ctx: ProviderContext, job: JobHandle) -> JobStatus:
         mock = MockConfig.model_validate(job.data["mock"])
         elapsed = (utc_now() - job.submitted_at).total_seconds()
-        state, progress, wait = simulated_state(mock, elapsed, job.polls)
-        raw = {"status": state, "progress": progress, "job_id": job.job_id}
-        if state == "completed":
+        answer = simulated_state(mock, elapsed, job.polls)
+        raw = _poll_payload(mock, job, answer)
+        if answer.state == "completed":
             outcome = MockOutcome.model_validate(job.data["outcome"])
             if outcome.error:
-                return JobStatus("failed", progress, raw, failure=mock_error(outcome, ctx))
-        if state == "failed":
-            failure = GenerationFailedError("mock job failed (status_sequence ends in 'failed')")
-            return JobStatus("failed", progress, raw, failure=failure)
-        return JobStatus(state, progress, raw, poll_after=wait)
+                return JobStatus("failed", answer.progress, raw, failure=mock_error(outcome, ctx))
+        if answer.state == "failed":
+            failure = GenerationFailedError("mock job failed (its status_sequence reached 'failed')")
+            return JobStatus("failed", answer.progress, raw, failure=failure)
+        return JobStatus(answer.state, answer.progress, raw, poll_after=answer.wait)  # type: ignore[arg-type]
 
     def fetch(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
         seed = int(job.data["seed"])
         raw = {"mock": True, "job_id": job.job_id, "seed": seed}
-        maker = {"video": _video_output, "image": _image_output, "tts": _tts_output, "sts": _sts_output}[job.modality]
-        output = maker(job.data["request"], seed)
+        fixture = MockOutcome.model_validate(job.data["outcome"]).output_video
+        if fixture is not None and job.modality == "video":
+            output = _fixture_output(fixture)
+        else:
+            maker = {"video": _video_output, "image": _image_output, "tts": _tts_output, "sts": _sts_output}[job.modality]
+            output = maker(job.data["request"], seed)
         output.raw_response = {**raw, **output.raw_response}
         output.request_id = job.job_id
         output.is_mock = True
@@ -115,25 +121,48 @@ def _unit_interval(text: str) -> float:
     return value / 2**64
 
 
-def simulated_state(mock: MockConfig, elapsed: float, polls: int) -> tuple[str, int, float]:
-    """(state, progress %, seconds until it may change) ``elapsed`` seconds after submit."""
-    duration = mock.job_duration_seconds
-    remaining = max(0.0, duration - elapsed)
-    if mock.polling is None:
-        if remaining <= 0:
-            return "completed", 100, 0.0
-        state = "queued" if elapsed < 0.2 * duration else "processing"
-        return state, int(100 * elapsed / duration), min(remaining, max(0.05, duration / 10))
-    sequence = mock.polling.status_sequence
-    delay = mock.polling.delay_between_updates
-    index = min(int(elapsed / delay) if delay > 0 else polls, len(sequence) - 1)
-    if remaining > 0:
-        index = min(index, max(len(sequence) - 2, 0))
-    percentages = mock.polling.progress_percentages or _even_percentages(len(sequence))
-    wait = delay if delay > 0 else 0.0
-    if remaining > 0:
-        wait = min(wait, remaining) if wait > 0 else remaining
-    return sequence[index], percentages[index], wait
+class SimulatedPoll(NamedTuple):
+    """One simulated poll's answer; ``index`` is the state's place in the sequence
+    (None for a plain ``MockConfig()``, which has no sequence)."""
+
+    state: str
+    progress: int
+    wait: float
+    index: int | None
+
+
+def simulated_state(mock: MockConfig, elapsed: float, polls: int) -> SimulatedPoll:
+    """The answer to the poll made after ``polls`` earlier polls, ``elapsed`` seconds after submit.
+
+    Each poll advances exactly one state of the status sequence, so every state is
+    reported in order however late the polls land. ``job_duration_seconds`` is a lower
+    bound: the final state waits on the penultimate one until that much time has passed.
+    """
+    remaining = max(0.0, mock.job_duration_seconds - elapsed)
+    polling = mock.polling
+    if polling is None:
+        if mock.job_duration_seconds <= 0:
+            return SimulatedPoll("completed", 100, 0.0, None)  # MockConfig() alone finishes at the first poll
+        polling = _DEFAULT_POLLING
+    sequence = polling.status_sequence
+    last = len(sequence) - 1
+    index = min(polls, last)
+    if remaining > 0 and index == last and last > 0:
+        index = last - 1
+    percentages = polling.progress_percentages or _even_percentages(len(sequence))
+    if polling.delay_between_updates > 0:
+        wait = polling.delay_between_updates
+    else:  # spread the polls still to come over the time still to run
+        wait = remaining / max(last - index, 1)
+    return SimulatedPoll(sequence[index], percentages[index], wait, index)
+
+
+def _poll_payload(mock: MockConfig, job: JobHandle, answer: SimulatedPoll) -> dict[str, Any]:
+    """The raw answer of one poll: the caller's ``custom_updates`` entry for this state, if any."""
+    custom = mock.polling.custom_updates if mock.polling is not None else None
+    if custom is not None and answer.index is not None:
+        return dict(custom[answer.index])
+    return {"status": answer.state, "progress": answer.progress, "job_id": job.job_id}
 
 
 def _even_percentages(count: int) -> list[int]:
@@ -178,6 +207,19 @@ def _video_output(data: str, seed: int) -> ProviderOutput:
         resolution=f"{width}x{height}",
         aspect_ratio=request.aspect_ratio or "16:9",
     )
+
+
+def _fixture_output(fixture: str) -> ProviderOutput:
+    """The caller's own video (see ``MockOutcome.output_video``): a URL is returned as a
+    URL, inline media as its bytes; nothing is probed, so duration and size stay unknown."""
+    from .http import decode_output_base64
+
+    if fixture.startswith("data:"):
+        header, _, payload = fixture.partition(",")
+        content_type = header[5:].split(";")[0] or "video/mp4"
+        data = decode_output_base64("".join(payload.split()), provider="mock", what="output_video")
+        return ProviderOutput(media=[GeneratedMedia(data=data, content_type=content_type)], raw_response={"fixture": True})
+    return ProviderOutput(media=[GeneratedMedia(url=fixture, content_type="video/mp4")], raw_response={"fixture": True})
 
 
 def _image_output(data: str, seed: int) -> ProviderOutput:

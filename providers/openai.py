@@ -135,6 +135,7 @@ from .http import (
     url_for,
 )
 from .media import CONTENT_TYPES, EXTENSIONS, parse_size
+from .pricing import Reported, price_sheet
 
 DEFAULT_VIDEO_SECONDS = 4
 REMIX_PARAM = "remix_video_id"
@@ -273,6 +274,64 @@ MODERATION_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 QUOTA_CODES = frozenset({"insufficient_quota"})
 
 
+_OPENAI_PRICING = "https://platform.openai.com/docs/pricing"
+_openai_price = price_sheet(_OPENAI_PRICING, "2026-11-30")
+_SORA_PRICE = (_openai_price("video_second", 0.10, note="720p, portrait or landscape"),)
+_SORA_PRO_PRICE = (
+    _openai_price("video_second", 0.30, resolution="720p"),
+    _openai_price("video_second", 0.50, resolution="1080p", note="1024x1792 / 1792x1024"),
+)
+_GPT_IMAGE_1_PRICE = tuple(
+    _openai_price("image", usd, size=size, quality=quality, note="image output tokens at $40/1M")
+    for size, prices in (("1024x1024", (0.011, 0.042, 0.167)), ("1536x1024", (0.016, 0.063, 0.25)),
+                         ("1024x1536", (0.016, 0.063, 0.25)))
+    for quality, usd in zip(("low", "medium", "high"), prices)
+)
+OPENAI_PRICES = {
+    "sora-2": _SORA_PRICE,
+    "sora-2-2025-10-06": _SORA_PRICE,
+    "sora-2-2025-12-08": _SORA_PRICE,
+    "sora-2-pro": _SORA_PRO_PRICE,
+    "sora-2-pro-2025-10-06": _SORA_PRO_PRICE,
+    "gpt-image-1": _GPT_IMAGE_1_PRICE,
+    "dall-e-3": (
+        _openai_price("image", 0.04, size="1024x1024", quality="standard"),
+        _openai_price("image", 0.08, size="1024x1024", quality="hd"),
+        _openai_price("image", 0.08, size="1792x1024", quality="standard"),
+        _openai_price("image", 0.08, size="1024x1792", quality="standard"),
+        _openai_price("image", 0.12, size="1792x1024", quality="hd"),
+        _openai_price("image", 0.12, size="1024x1792", quality="hd"),
+    ),
+    "dall-e-2": (
+        _openai_price("image", 0.016, size="256x256"),
+        _openai_price("image", 0.018, size="512x512"),
+        _openai_price("image", 0.02, size="1024x1024"),
+    ),
+}
+"""Per-call prices (the figures as third-party summaries quote this page; the newer
+gpt-image models are billed by tokens only, so they have no per-image price here and
+their token usage is priced once the answer reports it)."""
+
+IMAGE_TOKEN_PRICES: dict[str, tuple[float, float, float]] = {
+    "gpt-image-1": (5.0, 10.0, 40.0),
+    "gpt-image-1-mini": (2.0, 2.5, 8.0),
+}
+"""USD per 1M tokens: text input, image input, image output."""
+
+
+def openai_reported_cost(model: str, raw: dict[str, Any]) -> Reported | None:
+    """The cost of an image answer from its ``usage`` token counts, where the model's token prices are known."""
+    rates = IMAGE_TOKEN_PRICES.get(model)
+    usage = raw.get("usage")
+    if rates is None or not isinstance(usage, dict):
+        return None
+    details = usage.get("input_tokens_details") or {}
+    text_in = float(details.get("text_tokens", usage.get("input_tokens", 0)) or 0)
+    image_in = float(details.get("image_tokens", 0) or 0)
+    image_out = float(usage.get("output_tokens", 0) or 0)
+    return Reported(usd=(text_in * rates[0] + image_in * rates[1] + image_out * rates[2]) / 1_000_000)
+
+
 class OpenAIProvider(JobProvider):
     """OpenAI's Sora 2 videos (jobs) and GPT-image / DALL-E images (synchronous)."""
 
@@ -285,6 +344,8 @@ class OpenAIProvider(JobProvider):
     api_key_env = "OPENAI_API_KEY"
     modalities = frozenset({"video", "image"})
     moderation_codes: frozenset[str] = MODERATION_CODES
+    prices = OPENAI_PRICES
+    reported_cost = staticmethod(openai_reported_cost)
     models = {
         "sora-2": _sora(("720p",), _SORA_NOTE),
         "sora-2-2025-10-06": _sora(("720p",), _SORA_NOTE),

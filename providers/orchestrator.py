@@ -4,6 +4,8 @@ request, stopping on moderation and invalid input, and recording every attempt."
 
 from __future__ import annotations
 
+import inspect
+import logging
 import random
 import uuid
 from dataclasses import dataclass
@@ -12,14 +14,27 @@ from typing import Any
 
 from schemas import AttemptMetadata, ExecutionMetadata, JobHandle, Modality, utc_now
 
-from .base import AnyConfig, AnyRequest, JobProvider
+from .base import AnyConfig, AnyRequest, JobProvider, ProgressCallback
 from .claims import JobLedger
-from .driver import GONE_STATUSES, Call, CallWithTimeout, Emit, Sleep, Steps, claim_steps, provider_attempt_steps
+from .driver import (
+    GONE_STATUSES,
+    Call,
+    CallWithTimeout,
+    Emit,
+    Sleep,
+    Steps,
+    claim_steps,
+    notify_sync,
+    provider_attempt_steps,
+)
 from .errors import GenerationFailedError, MediagenError, PossiblyPaidError, UnsupportedRequestError
 from .keys import output_key
+from .pricing import CostEstimate, Spend, attempt_cost
 from .redaction import Redactor
 from .registry import UnknownProviderError, capabilities_for, get_provider, handler_for
 from .responses import completed_update, failed_update
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,8 @@ def chain_steps(
     resume: JobHandle | None = None,
     ledger: JobLedger | None = None,
     keys: list[str] | None = None,
+    spend: Spend | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> Steps:
     """The whole fallback chain as driver steps; returns the response or raises the last error.
 
@@ -83,9 +100,13 @@ def chain_steps(
     failed while following its job (poll errors, a 5xx storm) hands that job to the next
     try. Only the provider saying the job failed or is gone lets a later try submit
     afresh. With a ``ledger`` every paid call is claimed first under the config's output
-    key (``keys``, computed when not given; see ``providers.claims``).
+    key (``keys``, computed when not given; see ``providers.claims``). ``spend`` prices every
+    submit, checks it against the budget cap and gives each attempt its cost.
+    A custom handler is handed ``on_progress`` (the caller's callback, which built-in
+    providers reach through the driver's ``Emit`` steps) when its method accepts one.
     """
     request_id = request_id or uuid.uuid4().hex
+    spend = spend or Spend()
     chain = flatten_chain(config)
     handlers = [handler_for(cfg) for cfg in chain]  # unknown providers fail before any attempt
     if ledger is not None and keys is None:
@@ -96,14 +117,19 @@ def chain_steps(
         key = keys[position - 1] if keys is not None else None
         follow = _resumable(resume, cfg)
         try_number = 0
+        if position > 1:
+            _log_fallback(cfg, position, len(chain), last_error)
         while True:
             try_number += 1
             started = utc_now()
             attempt = partial(_record, metadata, cfg, position, try_number, started, handler)
+            attempt = _logged(attempt, metadata, cfg)
+            log.debug("attempt start %s/%s attempt=%d try=%d", cfg.provider, cfg.model, position, try_number,
+                      extra=_log_fields(cfg, position, try_number))
             try:
                 _check_supported(handler, modality, request, cfg)
-                response, provider_request_id = yield from _attempt_steps(
-                    handler, modality, cfg, request, request_id, try_number, follow, ledger, key
+                response, provider_request_id, cost = yield from _attempt_steps(
+                    handler, modality, cfg, request, request_id, try_number, follow, ledger, key, spend, on_progress
                 )
             except UnsupportedRequestError as exc:
                 attempt("skipped", exc)
@@ -111,19 +137,23 @@ def chain_steps(
                 break
             except MediagenError as exc:
                 exc.redact(Redactor([cfg.api_key]))  # a careless handler may echo its key
-                attempt("failed", exc)
+                attempt("failed", exc, cost=attempt_cost(exc.__dict__.pop("attempt_cost", None)))
                 last_error = exc
                 if exc.stops_chain:
                     break
                 follow = getattr(exc, "unfinished_job", None)
                 if exc.retryable and try_number <= retry.max_retries:
-                    yield Sleep(retry.delay(try_number, exc.retry_after))
+                    delay = retry.delay(try_number, exc.retry_after)
+                    log.info("retrying %s/%s attempt=%d try=%d in %.2fs after %s", cfg.provider, cfg.model, position,
+                             try_number + 1, delay, type(exc).__name__,
+                             extra=_log_fields(cfg, position, try_number + 1, error_type=type(exc).__name__))
+                    yield Sleep(delay)
                     continue
                 if follow is None and _followed_a_job(exc) and try_number == 1 and resume is not None:
                     continue  # the job resumed from an earlier run failed or is gone: one fresh submit
                 break
             else:
-                attempt("success", None, request_id=provider_request_id)
+                attempt("success", None, request_id=provider_request_id, cost=cost)
                 metadata.successful_attempt = len(metadata.attempts)
                 response.execution_metadata = metadata
                 yield Emit(completed_update(modality, response))
@@ -181,18 +211,30 @@ def _attempt_steps(
     resume: JobHandle | None = None,
     ledger: JobLedger | None = None,
     key: str | None = None,
+    spend: Spend | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> Steps:
+    """One try of one config: (response, provider request id, its cost). A failed try's
+    cost (its submit may have been billed) travels on the error as ``attempt_cost``."""
+    spend = spend or Spend()
     if isinstance(handler, JobProvider):
         ctx = handler.context(cfg, modality, try_number=try_number)
+        ctx.spend = spend
         try:
             response = yield from provider_attempt_steps(handler, ctx, request, request_id, resume, ledger, key)
-            return response, ctx.provider_request_id
         except MediagenError as exc:
             if exc.request_id is None and ctx.job is not None:
                 exc.request_id = ctx.job.request_id or ctx.job.job_id
+            exc.attempt_cost = ctx.charge  # type: ignore[attr-defined]
             raise
         except Exception as exc:  # a provider answer we could not understand
-            raise _unexpected(exc, cfg) from exc
+            error = _unexpected(exc, cfg)
+            error.attempt_cost = ctx.charge  # type: ignore[attr-defined]
+            raise error from exc
+        cost = attempt_cost(ctx.charge)
+        if ctx.charge is not None:
+            cost = spend.book.actual(modality, cfg, request, ctx.charge, getattr(response, "raw_response", None))
+        return response, ctx.provider_request_id, cost
     if ledger is not None and key is not None:
         # A custom handler's call is paid for like a submit: claim it first.
         claim = yield from claim_steps(ledger, key, request_id, idempotent=False)
@@ -200,15 +242,27 @@ def _attempt_steps(
             raise PossiblyPaidError(f"a job of {cfg.provider}/{cfg.model} is recorded for this request, but "
                                     "custom handlers cannot be re-attached to", provider=cfg.provider, model=cfg.model)
     try:
-        response = yield from _custom_handler_steps(handler, modality, cfg, request)
+        reservation = spend.reserve(modality, cfg, request)
     except MediagenError:
         if ledger is not None and key is not None:
-            yield Call(partial(ledger.release, key, request_id, "failed"), kind="ledger")
+            yield Call(partial(ledger.release, key, request_id, "rejected"), kind="ledger")
         raise
-    return response, None
+    try:
+        response = yield from _custom_handler_steps(handler, modality, cfg, request, on_progress)
+    except MediagenError as exc:
+        if ledger is not None and key is not None:
+            yield Call(partial(ledger.release, key, request_id, "failed"), kind="ledger")
+        if isinstance(exc, UnsupportedRequestError):
+            spend.release(reservation)  # the handler lacks the modality: nothing was called
+        else:
+            exc.attempt_cost = reservation.estimate  # type: ignore[attr-defined]
+        raise
+    return response, None, reservation.estimate
 
 
-def _custom_handler_steps(handler: Any, modality: Modality, cfg: AnyConfig, request: AnyRequest) -> Steps:
+def _custom_handler_steps(
+    handler: Any, modality: Modality, cfg: AnyConfig, request: AnyRequest, on_progress: ProgressCallback | None = None
+) -> Steps:
     sync_method = getattr(handler, f"generate_{modality}", None)
     async_method = getattr(handler, f"generate_{modality}_async", None)
     if sync_method is None and async_method is None:
@@ -217,14 +271,16 @@ def _custom_handler_steps(handler: Any, modality: Modality, cfg: AnyConfig, requ
     def call_sync() -> Any:
         if sync_method is None:
             raise NotImplementedError(f"generate_{modality}")
-        return sync_method(cfg, request)
+        forward = None if on_progress is None else partial(notify_sync, on_progress)
+        return _call_handler(sync_method, cfg, request, forward)
 
     async def call_async() -> Any:
         if async_method is None:
             import asyncio
 
             return await asyncio.to_thread(call_sync)
-        return await async_method(cfg, request)
+        forward = None if on_progress is None else partial(_forward_async, on_progress)
+        return await _call_handler(async_method, cfg, request, forward)
 
     try:
         return (
@@ -236,6 +292,94 @@ def _custom_handler_steps(handler: Any, modality: Modality, cfg: AnyConfig, requ
         raise
     except Exception as exc:
         raise _unexpected(exc, cfg) from exc
+
+
+def _call_handler(method: Any, cfg: AnyConfig, request: AnyRequest, forward: ProgressCallback | None) -> Any:
+    """``method(cfg, request)``, plus ``forward`` as its ``on_progress`` when it takes one."""
+    if forward is None:
+        return method(cfg, request)
+    style = _progress_parameter(method)
+    if style == "keyword":
+        return method(cfg, request, on_progress=forward)
+    if style == "positional":
+        return method(cfg, request, forward)
+    return method(cfg, request)
+
+
+def _progress_parameter(method: Any) -> str | None:
+    """How ``method`` takes a progress callback: by the name ``on_progress`` ("keyword"),
+    as a third positional parameter ("positional"), or not at all (None)."""
+    try:
+        parameters = list(inspect.signature(method).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.name == "on_progress" or p.kind is p.VAR_KEYWORD for p in parameters):
+        return "keyword"
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return "positional"
+    return None
+
+
+def _forward_async(on_progress: ProgressCallback, update: Any) -> Any:
+    """Hand ``update`` to the caller's callback from an async handler: a plain callback
+    runs at once (None), an async one gives its awaitable for the handler to await.
+    A failing callback is logged, never fatal, as for built-in providers."""
+    try:
+        result = on_progress(update)
+    except Exception:
+        log.warning("on_progress callback raised; generation continues", exc_info=True)
+        return None
+    return _guarded(result) if inspect.isawaitable(result) else None
+
+
+async def _guarded(awaitable: Any) -> None:
+    try:
+        await awaitable
+    except Exception:
+        log.warning("on_progress callback raised; generation continues", exc_info=True)
+
+
+def _log_fields(cfg: AnyConfig, position: int, try_number: int, **more: Any) -> dict[str, Any]:
+    """The ``extra`` of a log record: its fields under ``record.mediagen`` for structured handlers."""
+    return {"mediagen": {"provider": cfg.provider, "model": cfg.model, "attempt": position, "try_number": try_number,
+                         **more}}
+
+
+def _log_fallback(cfg: AnyConfig, position: int, chain_length: int, last_error: MediagenError | None) -> None:
+    reason = type(last_error).__name__ if last_error is not None else "a skipped config"
+    log.info("falling back to %s/%s (attempt %d of %d) after %s", cfg.provider, cfg.model, position, chain_length,
+             reason, extra=_log_fields(cfg, position, 1, error_type=reason))
+
+
+def _logged(record: Any, metadata: ExecutionMetadata, cfg: AnyConfig) -> Any:
+    """``record`` (the attempt recorder), then one log record of the attempt's end:
+    INFO with provider, model, attempt, try, elapsed and error type (keys redacted)."""
+
+    def record_and_log(status: str, error: MediagenError | None, **fields: Any) -> None:
+        record(status, error, **fields)
+        _log_end(metadata.attempts[-1], Redactor([cfg.api_key]))
+
+    return record_and_log
+
+
+def _log_end(attempt: AttemptMetadata, redactor: Redactor) -> None:
+    details = {
+        "provider": attempt.provider,
+        "model": attempt.model,
+        "attempt": attempt.attempt_number,
+        "try_number": attempt.try_number,
+        "status": attempt.status,
+        "elapsed_seconds": attempt.elapsed_seconds,
+        "error_type": attempt.error_type,
+    }
+    message = redactor.redact(attempt.error_message) if attempt.error_message else ""
+    log.info(
+        "attempt end %s/%s attempt=%d try=%d status=%s elapsed=%.3fs%s",
+        attempt.provider, attempt.model, attempt.attempt_number, attempt.try_number, attempt.status,
+        attempt.elapsed_seconds or 0.0, f" error={attempt.error_type}: {message}" if attempt.error_type else "",
+        extra={"mediagen": details},
+    )
 
 
 def _unexpected(exc: Exception, cfg: AnyConfig) -> MediagenError:
@@ -258,6 +402,7 @@ def _record(
     status: str,
     error: MediagenError | None,
     request_id: str | None = None,
+    cost: CostEstimate | None = None,
 ) -> None:
     metadata.attempts.append(
         AttemptMetadata(
@@ -273,6 +418,8 @@ def _record(
             is_retryable=error.retryable if error else None,
             request_id=(error.request_id if error else request_id),
             is_mock=_is_mocked(cfg),
+            cost_usd=cost.usd if cost is not None else 0.0,
+            cost_source=cost.source if cost is not None else "none",
         )
     )
     metadata.total_attempts = len(metadata.attempts)

@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 from .capabilities import ModelCapabilities
+from .errors import MediagenError
 
 BUILTIN_PROVIDERS: dict[str, str] = {
     "fal": "providers.fal:FalProvider",
@@ -32,8 +33,11 @@ _handlers: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
-class UnknownProviderError(ValueError):
-    """A config names a provider that is neither built in nor registered."""
+class UnknownProviderError(MediagenError, ValueError):
+    """A config names a provider that is neither built in nor registered.
+
+    A :class:`MediagenError` like every SDK error; still a ``ValueError`` for callers
+    written against earlier releases."""
 
 
 def register_provider(name: str, handler: Any) -> None:
@@ -57,7 +61,9 @@ def get_provider(name: str) -> Any:
         if handler is None and name in BUILTIN_PROVIDERS:
             handler = _handlers[name] = _load_builtin(name)
     if handler is None:
-        raise UnknownProviderError(f"unknown provider {name!r}; known providers: {', '.join(known_providers())}")
+        raise UnknownProviderError(
+            f"unknown provider {name!r}; known providers: {', '.join(known_providers())}", provider=name
+        )
     return handler
 
 
@@ -68,7 +74,7 @@ def _load_builtin(name: str) -> Any:
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise
-        raise UnknownProviderError(f"provider {name!r} is not available in this installation") from None
+        raise UnknownProviderError(f"provider {name!r} is not available in this installation", provider=name) from None
     return getattr(module, class_name)()
 
 

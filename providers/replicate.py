@@ -112,6 +112,7 @@ from .errors import (
     UnsupportedRequestError,
 )
 from .http import error_text, is_url, media_bytes, media_url_or_data_url, parse_retry_after, send
+from .pricing import Reported, price_sheet
 
 MAX_WAIT_SECONDS = 60
 WAIT_HEADROOM_SECONDS = 5
@@ -367,6 +368,27 @@ def _owner_name(value: str, what: str) -> tuple[str, str]:
 # -- the provider ---------------------------------------------------------------------------
 
 
+_replicate_price = price_sheet("https://replicate.com/pricing", "2026-11-30",
+                               note="official model's price per output, as third-party summaries quote it")
+REPLICATE_PRICES = {
+    "black-forest-labs/flux-schnell*": (_replicate_price("image", 0.003),),
+    "black-forest-labs/flux-pro*": (_replicate_price("image", 0.055),),
+    "google/veo-3.1-fast*": (_replicate_price("video_second", 0.10, audio=False),
+                             _replicate_price("video_second", None, audio=True)),
+}
+"""Community models are billed by prediction time on their hardware: give them a
+``prediction_second`` price under prices:, and the answer's ``metrics.predict_time`` prices them."""
+
+
+def replicate_reported_cost(model: str, raw: dict[str, Any]) -> Reported | None:
+    """A finished prediction's ``metrics.predict_time``: billable for hardware-billed models."""
+    metrics = raw.get("metrics")
+    seconds = metrics.get("predict_time") if isinstance(metrics, dict) else None
+    if not isinstance(seconds, (int, float)):
+        return None
+    return Reported(units=float(seconds), unit="prediction_second")
+
+
 class ReplicateProvider(JobProvider):
     """Replicate predictions (official models, versions, deployments) for video, image and speech.
 
@@ -381,6 +403,8 @@ class ReplicateProvider(JobProvider):
     default_base_url = "https://api.replicate.com/v1"
     api_key_env = "REPLICATE_API_TOKEN"
     modalities = frozenset({"video", "image", "tts"})
+    prices = REPLICATE_PRICES
+    reported_cost = staticmethod(replicate_reported_cost)
     models = MODELS
 
     # -- what a config can serve -----------------------------------------------------------
@@ -437,14 +461,11 @@ class ReplicateProvider(JobProvider):
             raise prediction_failure(ctx, prediction)
         return self._output(ctx, prediction)
 
-    def cancel(self, ctx: ProviderContext, job: JobHandle) -> JobStatus:
-        """Ask Replicate to stop ``job``; returns the prediction's status afterwards.
-
-        Not part of the job protocol: an optional extension the pipeline may call for
-        jobs nobody waits for any more. Cancelling a finished prediction changes nothing.
-        """
+    def cancel(self, ctx: ProviderContext, job: JobHandle) -> bool:
+        """Ask Replicate to stop ``job``; True when the prediction ended up canceled (a
+        finished prediction is not changed by a cancel)."""
         response = send(ctx, "POST", f"/predictions/{job.job_id}/cancel", headers=self._headers(ctx))
-        return job_status(ctx, _prediction(response))
+        return _prediction(response).get("status") == "canceled"
 
     def translate_error(self, ctx: ProviderContext, response: requests.Response, body: Any) -> MediagenError | None:
         detail = error_text(body)

@@ -85,6 +85,7 @@ from .errors import (
 )
 from .http import data_url, error_text, media_bytes, response_body, send, url_for
 from .media import CONTENT_TYPES
+from .pricing import Reported, price_sheet
 
 API_VERSION = "2024-11-06"
 MAX_DATA_URI_BYTES = {"image": 5 * 1024 * 1024, "video": 16 * 1024 * 1024}
@@ -278,6 +279,32 @@ def model_spec(model: str, modality: str) -> RunwayModel:
     return _IMAGE_FALLBACK if modality == "image" else _VIDEO_FALLBACK
 
 
+_runway_price = price_sheet("https://docs.dev.runwayml.com/guides/pricing/", "2026-11-30",
+                            note="credits per the API pricing page (as third-party summaries quote it), 1 credit = $0.01")
+USD_PER_CREDIT = 0.01
+"""https://academy.runwayml.com/getting-started/generation-credits: 1 credit = $.01."""
+RUNWAY_PRICES = {
+    "gen4.5": (_runway_price("video_second", 12 * USD_PER_CREDIT),),
+    "gen4_turbo": (_runway_price("video_second", 5 * USD_PER_CREDIT),),
+    "gen4_aleph": (_runway_price("video_second", 15 * USD_PER_CREDIT),),
+    "veo3": (_runway_price("video_second", 40 * USD_PER_CREDIT),),
+    "veo3.1": (_runway_price("video_second", 40 * USD_PER_CREDIT, audio=True),
+               _runway_price("video_second", 20 * USD_PER_CREDIT, audio=False)),
+    "veo3.1_fast": (_runway_price("video_second", 15 * USD_PER_CREDIT, audio=True),
+                    _runway_price("video_second", 10 * USD_PER_CREDIT, audio=False)),
+    "gen4_image": (_runway_price("image", 8 * USD_PER_CREDIT, note="1080p; 720p costs 5 credits"),),
+    "gen4_image_turbo": (_runway_price("image", 2 * USD_PER_CREDIT),),
+}
+
+
+def runway_reported_cost(model: str, raw: dict[str, Any]) -> Reported | None:
+    """A task's final ``cost`` in credits (``estimatedCost`` while it runs is not a charge)."""
+    cost = raw.get("cost")
+    if not isinstance(cost, dict) or not isinstance(cost.get("credits"), (int, float)):
+        return None
+    return Reported(usd=float(cost["credits"]) * USD_PER_CREDIT)
+
+
 class RunwayProvider(JobProvider):
     """Runway video (text/image/video-to-video) and image (text-to-image) generation."""
 
@@ -288,6 +315,8 @@ class RunwayProvider(JobProvider):
     default_base_url = "https://api.dev.runwayml.com"
     api_key_env = "RUNWAYML_API_SECRET"
     modalities = frozenset({"video", "image"})
+    prices = RUNWAY_PRICES
+    reported_cost = staticmethod(runway_reported_cost)
     models = {name: spec.capabilities() for name, spec in MODELS.items()}
 
     # -- what a model accepts ---------------------------------------------------------
@@ -355,9 +384,10 @@ class RunwayProvider(JobProvider):
             aspect_ratio=job.data.get("aspect_ratio"),
         )
 
-    def cancel(self, ctx: ProviderContext, job: JobHandle) -> None:
-        """Cancel a running task (or delete a finished one and its outputs)."""
+    def cancel(self, ctx: ProviderContext, job: JobHandle) -> bool:
+        """Cancel a running task (or delete a finished one and its outputs); True once Runway accepted."""
         send(ctx, "DELETE", job.cancel_url or f"/v1/tasks/{quote(job.job_id, safe='')}", headers=self.headers(ctx))
+        return True
 
     def translate_error(self, ctx: ProviderContext, response: Any, body: Any) -> MediagenError | None:
         # Validation failures may list the offending fields under "issues".

@@ -95,6 +95,7 @@ from .capabilities import ModelCapabilities
 from .check import KeyCheck
 from .errors import GenerationFailedError, MediagenError, ProviderHTTPError, UnsupportedRequestError
 from .http import decode_output_base64, default_http_error, request_id_from, send
+from .pricing import price_sheet
 
 LANGUAGE_CODES = ("en-IN", "hi-IN", "bn-IN", "ta-IN", "te-IN", "kn-IN", "ml-IN", "mr-IN", "gu-IN", "pa-IN", "od-IN")
 """The ``language_code`` values Sarvam's TTS accepts."""
@@ -169,6 +170,11 @@ def _capabilities(spec: BulbulModel, notes: str) -> ModelCapabilities:
     )
 
 
+SARVAM_PRICES = {
+    "*": (price_sheet("https://www.sarvam.ai/api-pricing", "2026-11-30")("1k_characters", None, note="priced in INR; give a USD rate under prices:"),),
+}
+
+
 class SarvamProvider(JobProvider):
     """Sarvam AI Bulbul text-to-speech (Indian languages), synchronous REST."""
 
@@ -180,6 +186,7 @@ class SarvamProvider(JobProvider):
     default_base_url = "https://api.sarvam.ai"
     api_key_env = "SARVAM_API_KEY"
     modalities = frozenset({"tts"})
+    prices = SARVAM_PRICES
     models = {
         "bulbul:v3": _capabilities(BULBUL["bulbul:v3"], "11 Indian languages (language_code required); pace, temperature"),
         "bulbul:v2": _capabilities(BULBUL["bulbul:v2"], "11 Indian languages (language_code required); pace, pitch, loudness"),

@@ -83,6 +83,7 @@ from .errors import (
     UnsupportedRequestError,
 )
 from .http import decode_output_base64, error_text, form_value, media_bytes, parse_retry_after, request_id_from, send
+from .pricing import price_sheet
 
 GENERATE_PATH = "/v2beta/stable-image/generate/{endpoint}"
 ASPECT_RATIOS = ("16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21")
@@ -161,6 +162,17 @@ ENDPOINT_CAPABILITIES = {"ultra": "stable-image-ultra", "core": "stable-image-co
 """Which ``MODELS`` entry describes an alias or another sd3 id."""
 
 
+_stability_price = price_sheet("https://platform.stability.ai/pricing", "2026-11-30",
+                               note="credits per image at $0.01 a credit")
+STABILITY_PRICES = {
+    "stable-image-ultra": (_stability_price("image", 0.08),),
+    "stable-image-core": (_stability_price("image", 0.03),),
+    "sd3.5-large": (_stability_price("image", 0.065),),
+    "sd3.5-large-turbo": (_stability_price("image", 0.04),),
+    "sd3.5-medium": (_stability_price("image", 0.035),),
+}
+
+
 class StabilityProvider(JobProvider):
     """Stability AI's Stable Image API (synchronous image generation).
 
@@ -176,6 +188,7 @@ class StabilityProvider(JobProvider):
     default_base_url = "https://api.stability.ai"
     api_key_env = "STABILITY_API_KEY"
     modalities = frozenset({"image"})
+    prices = STABILITY_PRICES
     models = MODELS
 
     def capabilities(self, model: str) -> ModelCapabilities:

@@ -85,6 +85,7 @@ from .errors import (
 )
 from .http import decode_output_base64, elide_base64, error_text, media_url_or_data_url, request_id_from, response_body, send
 from .media import sniff_content_type
+from .pricing import Reported, price_sheet
 
 B64_KEYS = frozenset({"b64_json"})
 VIDEO_ASPECTS = ("16:9", "9:16", "1:1", "4:3")
@@ -116,6 +117,23 @@ _VIDEO = ModelCapabilities(
 )
 
 
+USD_PER_TICK = 1e-10
+"""xAI reports ``usage.cost_in_usd_ticks``: ten-billionths of a dollar."""
+XAI_PRICES = {
+    "*": (price_sheet("https://docs.x.ai/docs/models", "2026-11-30")(
+        "image", None, note="not found; the answer's usage.cost_in_usd_ticks gives the actual cost"),),
+}
+
+
+def xai_reported_cost(model: str, raw: dict[str, Any]) -> Reported | None:
+    """The answer's own charge, ``usage.cost_in_usd_ticks``."""
+    usage = raw.get("usage")
+    ticks = usage.get("cost_in_usd_ticks") if isinstance(usage, dict) else None
+    if not isinstance(ticks, (int, float)) or isinstance(ticks, bool):
+        return None
+    return Reported(usd=float(ticks) * USD_PER_TICK)
+
+
 class XAIProvider(JobProvider):
     """xAI Grok Imagine: text-to-image, and text/image-to-video plus video edits."""
 
@@ -127,6 +145,8 @@ class XAIProvider(JobProvider):
     default_base_url = "https://api.x.ai/v1"
     api_key_env = "XAI_API_KEY"
     modalities = frozenset({"video", "image"})
+    prices = XAI_PRICES
+    reported_cost = staticmethod(xai_reported_cost)
     models = {
         "grok-imagine-image": _IMAGE,
         "grok-imagine-image-2.0": _IMAGE.model_copy(update={

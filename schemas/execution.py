@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
+from .pricing import CostSource
+
 AttemptStatus = Literal["success", "failed", "skipped"]
 
 
@@ -37,6 +39,10 @@ class AttemptMetadata(BaseModel):
     is_retryable: bool | None = None
     request_id: str | None = None
     is_mock: bool = False
+    cost_usd: float | None = Field(
+        default=0.0, description="what this attempt cost (0 when nothing was submitted); None: paid, price unknown"
+    )
+    cost_source: CostSource = "none"
 
     _check_started = field_validator("started_at", "ended_at")(_require_utc)
 

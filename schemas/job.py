@@ -15,6 +15,7 @@ from .image import ImageGenerationConfig
 from .limits import ProviderLimits
 from .media import Modality
 from .mock import MockConfig
+from .pricing import BudgetSettings, Price
 from .video import VideoGenerationConfig
 
 AnyGenerationConfig = Union[VideoGenerationConfig, ImageGenerationConfig, AudioGenerationConfig]
@@ -148,6 +149,12 @@ class JobConfig(BaseModel):
     window: WindowSettings = Field(default_factory=WindowSettings)
     global_rate_limit: GlobalRateLimit | None = None
     inputs: InputSettings = Field(default_factory=InputSettings)
+    prices: dict[str, list[Price]] = Field(
+        default_factory=dict,
+        description="Per provider/model (a trailing * names a family): prices replacing the catalog's, "
+        "e.g. negotiated rates or models the catalog does not know",
+    )
+    budget: BudgetSettings | None = None
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> "JobConfig":
@@ -157,6 +164,9 @@ class JobConfig(BaseModel):
             raise ValueError(f"config names must be unique; repeated: {', '.join(duplicates)}")
         for index, entry in enumerate(self.configs):
             entry.build(self.modality)  # surfaces modality-specific errors now, not on a worker
+        for name in self.prices:
+            if name.count("/") < 1 or not all(name.split("/", 1)):
+                raise ValueError(f"prices: key {name!r} must be provider/model (e.g. fal/fal-ai/veo3)")
         return self
 
     @property

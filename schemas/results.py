@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .execution import AttemptMetadata, ExecutionMetadata
 from .jobs import JobHandle
 from .media import Modality
+from .pricing import CostSource
 
 RowStatus = Literal["completed", "failed", "invalid"]
 
@@ -55,6 +56,11 @@ class ResultRow(BaseModel):
     execution: ExecutionMetadata | None = None
     run_id: str = ""
     finished_at: datetime | None = None
+    cost_usd: float | None = Field(
+        default=0.0,
+        description="what this row's attempts cost in this run (0: nothing paid; None: paid at an unknown price)",
+    )
+    cost_source: CostSource = "none"
 
     def to_record(self) -> dict[str, Any]:
         """A dict matching :data:`RESULTS_SCHEMA`."""
@@ -91,6 +97,8 @@ class ResultRow(BaseModel):
             "attempts": [_attempt_record(a) for a in execution.attempts] if execution else [],
             "run_id": self.run_id,
             "finished_at": self.finished_at,
+            "cost_usd": self.cost_usd,
+            "cost_source": self.cost_source,
         }
 
 
@@ -114,6 +122,8 @@ ATTEMPT_TYPE = pa.struct(
         ("is_retryable", pa.bool_()),
         ("request_id", pa.string()),
         ("is_mock", pa.bool_()),
+        ("cost_usd", pa.float64()),
+        ("cost_source", pa.string()),
         ("elapsed_seconds", pa.float64()),
     ]
 )
@@ -162,6 +172,8 @@ RESULTS_SCHEMA = pa.schema(
         ("attempts", pa.list_(ATTEMPT_TYPE)),
         ("run_id", pa.string()),
         ("finished_at", _UTC),
+        ("cost_usd", pa.float64()),
+        ("cost_source", pa.string()),
     ]
 )
 """The fixed schema of ``<output>/results/*.parquet``."""

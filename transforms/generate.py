@@ -26,6 +26,7 @@ from providers.errors import LedgerUnavailableError, MediagenError, OutputAlread
 from providers.limits import LimiterRegistry
 from providers.redaction import install_log_redaction
 from providers.orchestrator import RetryPolicy, chain_keys, chain_steps, flatten_chain
+from providers.pricing import PriceBook, Spend, total_cost
 from providers.window import JobWindow, WindowResult
 from schemas import ConfigEntry, JobConfig, utc_now
 from schemas.results import LedgerEntry, ResultRow, StoredMedia
@@ -45,12 +46,15 @@ MAX_RAW_STRING = 2048
 
 class WorkerClients:
     """What one worker process shares between all its DoFn instances: resolved keys,
-    provider limiters and the download session."""
+    provider limiters, the download session, the ledger and the spend (prices and this
+    worker's share of the budget cap, like its share of the rate limits)."""
 
-    def __init__(self, job: JobConfig, key_resolver: KeyResolver, workers: int = 1, ledger: Ledger | None = None) -> None:
+    def __init__(self, job: JobConfig, key_resolver: KeyResolver, workers: int = 1, ledger: Ledger | None = None,
+                 earlier_usd: float = 0.0) -> None:
         import requests
 
         self.key_resolver = key_resolver
+        self.spend = Spend(PriceBook.for_job(job), job.budget, earlier_usd=earlier_usd, workers=workers)
         self.limiters = LimiterRegistry(dict(job.limits), workers=workers, global_limiter=global_limiter(job))
         self.session = requests.Session()
         self.secrets = key_resolver.redactor
@@ -159,11 +163,17 @@ class GenerateDoFn(beam.DoFn):
     def _worker_clients(self) -> WorkerClients:
         """What every DoFn instance of this process shares, the ledger (its claims, leases
         and breaker) among it."""
+        storage = Storage(self.output_root, self.storage_options)
         ledger = Ledger(
-            Storage(self.output_root, self.storage_options), run_id=self.run_id,
+            storage, run_id=self.run_id,
             lease_seconds=self.ledger_options.lease_seconds, resubmit_uncertain=self.ledger_options.resubmit_uncertain,
         )
-        return WorkerClients(self.job, self.key_resolver, self.workers, ledger)
+        earlier = 0.0
+        if self.job.budget is not None and self.job.budget.scope == "output":
+            from .results import earlier_spend
+
+            earlier = earlier_spend(storage, self.run_id)
+        return WorkerClients(self.job, self.key_resolver, self.workers, ledger, earlier_usd=earlier)
 
     def teardown(self) -> None:
         window = getattr(self, "window", None)
@@ -196,7 +206,8 @@ class GenerateDoFn(beam.DoFn):
         if done is not None:
             return ItemOutcome(reused=done)
         try:
-            response = yield from chain_steps(self.job.modality, config, request, self.retry, ledger=self.ledger, keys=keys)
+            response = yield from chain_steps(self.job.modality, config, request, self.retry, ledger=self.ledger, keys=keys,
+                                              spend=self.worker.spend)
         except OutputAlreadyMadeError as exc:
             made = yield Call(partial(self.ledger.finished, exc.key), kind="ledger")
             if made is None:
@@ -251,13 +262,14 @@ class GenerateDoFn(beam.DoFn):
         for index, row in enumerate(pending.rows):
             duplicate = index > 0
             if result.error is not None:
-                yield self._failed_row(row, result.error)
+                made = self._failed_row(row, result.error)
             elif outcome.reused is not None:
-                yield self._reused_row(row, outcome.reused)
+                made = self._reused_row(row, outcome.reused)
             elif outcome.store_error is not None:
-                yield self._failed_row(row, outcome.store_error, response=outcome.response)
+                made = self._failed_row(row, outcome.store_error, response=outcome.response)
             else:
-                yield self._completed_row(row, outcome, reused=duplicate)
+                made = self._completed_row(row, outcome, reused=duplicate)
+            yield made if duplicate else _with_cost(made)
 
     def _base(self, row: PromptRow) -> dict[str, Any]:
         return {
@@ -330,7 +342,15 @@ class GenerateDoFn(beam.DoFn):
         self.rows_counter[status].inc()
         Metrics.counter(NAMESPACE, f"{row.provider}/{row.model}/{status}").inc()
         if self.progress is not None:
-            self.progress.finished(status)
+            self.progress.finished(status, row.cost_usd)
+
+
+def _with_cost(row: ResultRow) -> ResultRow:
+    """``row`` with the cost of its attempts in this run (rows sharing a request carry it
+    once: on the first row, the others cost nothing)."""
+    attempts = row.execution.attempts if row.execution is not None else []
+    cost = total_cost((a.cost_usd, a.cost_source) for a in attempts)
+    return row.model_copy(update={"cost_usd": cost.usd, "cost_source": cost.source})
 
 
 def _winning_attempt(response: Any) -> Any:

@@ -5,7 +5,8 @@ Per output key (``providers.keys.output_key``: the request under one config):
     _ledger/<key>.json                     done: where the media lies and what it measured
     _ledger/<key>/claim-<generation>.json  a worker's claim on paying for the key
 
-A worker pays for a key only while it holds its newest claim generation, created with a
+The caller looks for the done record first; a worker pays for a key only while it holds
+its newest claim generation, created with a
 create-only write (exactly one writer wins on local disk, GCS and S3), and it records the
 provider's job id in that claim the moment the submit returns. A claim carries a lease the
 holder renews; what another worker finds decides what it does:
@@ -177,13 +178,15 @@ class Ledger:
             return Claim("submit", idempotency_key=held.record.idempotency_key)
         if self.broken:
             raise LedgerUnavailableError(f"nothing new is submitted: {self.broken}")
-        if self.finished(key) is not None:
-            raise OutputAlreadyMadeError(f"output {key} was made by another run or worker", key=key)
         generation, record, problem = self._newest_claim(key)
         if problem is not None:
             return self._take_over_uncertain(key, holder, generation, None, problem)
         if record is None or record.state in FINAL_STATES:
             return self._create(key, holder, generation + 1, job=None, idempotency_key=None)
+        # Someone holds or held the key: its media may be done by now (the caller looked
+        # before claiming; a claim is never removed, so "no claim" means "never started").
+        if self.finished(key) is not None:
+            raise OutputAlreadyMadeError(f"output {key} was made by another run or worker", key=key)
         if record.job is not None:
             return Claim("follow", job=record.job)
         if record.state == "claimed" and self._is_live(record):
@@ -239,7 +242,8 @@ class Ledger:
         self, key: str, modality: str, media: list[StoredMedia], *, provider: str | None, model: str | None,
         is_mock: bool, raw_response_json: str | None,
     ) -> None:
-        """Write the done record, then drop the key's claims (the record supersedes them)."""
+        """Write the done record. The key's claims stay: removing them would let a worker
+        that looked for the done record a moment earlier see no claim and pay again."""
         entry = LedgerEntry(
             key=key, modality=modality, provider=provider, model=model, is_mock=is_mock,  # type: ignore[arg-type]
             media=media, raw_response_json=raw_response_json, run_id=self.run_id, updated_at=self.clock(),
@@ -250,12 +254,6 @@ class Ledger:
             raise self._break(f"cannot write the ledger under {self.storage.uri(LEDGER_DIR)}: {exc}") from None
         with self._lock:
             self._held.pop(key, None)
-        for path in list(self.storage.list(claim_dir(key))):
-            try:
-                self.storage.delete(path)
-            except OSError:
-                log.debug("could not remove %s", path, exc_info=True)
-        self.storage.remove_empty_dir(claim_dir(key))
 
     # -- held claims -------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import logging
 import os
+import posixpath
 import tempfile
 import time
 from dataclasses import dataclass
@@ -89,6 +90,8 @@ class MediaStore:
         extension = EXTENSIONS.get(info.content_type, "bin")
         relpath = f"media/{modality}/{key}{'' if index == 0 else f'-{index}'}.{extension}"
         self.storage.put_file(spooled.path, relpath)
+        if needs_poster(info.kind, info.width, info.height):
+            store_poster(self.storage, relpath, spooled.path, info.kind)
         return StoredMedia(
             uri=self.storage.uri(relpath),
             content_type=info.content_type,
@@ -194,6 +197,33 @@ class _SpoolContext:
     def __exit__(self, *exc: Any) -> None:
         if self.path and os.path.exists(self.path):
             os.unlink(self.path)
+
+
+def poster_path(relpath: str) -> str:
+    """Where the poster of the media at ``relpath`` is kept: beside it, ``<name>.poster.jpg``."""
+    return f"{posixpath.splitext(relpath)[0]}.poster.jpg"
+
+
+def needs_poster(kind: str, width: int | None, height: int | None) -> bool:
+    """Every video gets a poster (a still); an image only when larger than a poster."""
+    from providers.media import POSTER_MAX_SIDE
+
+    return kind == "video" or (kind == "image" and max(width or 0, height or 0) > POSTER_MAX_SIDE)
+
+
+def store_poster(storage: Storage, relpath: str, local_path: str, kind: str) -> bool:
+    """Write the poster of stored media (a local copy at ``local_path``) beside it.
+
+    A poster is a convenience for the gallery: when none can be made, log it and return
+    False rather than fail a row whose media were already validated and stored."""
+    from providers.media import MediaProbeError, media_poster
+
+    try:
+        storage.write_bytes(poster_path(relpath), media_poster(local_path, kind))
+    except (MediaProbeError, OSError) as exc:
+        log.warning("no poster for %s: %s", relpath, exc)
+        return False
+    return True
 
 
 def _sha256_of(path: str) -> str:

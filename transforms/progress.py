@@ -1,5 +1,5 @@
 """A live progress bar for local runs: rows done of total, failed, reused, in flight,
-rate and ETA. One bar per worker process, shared by its DoFns through Beam's Shared;
+spend so far (of the budget cap), rate and ETA. One bar per worker process, shared by its DoFns through Beam's Shared;
 updated only from DoFn threads."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from apache_beam.utils.shared import Shared
 
 
 class _Bar:
-    def __init__(self, total: int | None) -> None:
+    def __init__(self, total: int | None, max_usd: float | None = None) -> None:
         import shutil
 
         from tqdm import tqdm
@@ -25,15 +25,22 @@ class _Bar:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._in_flight = 0
+        self._spent = 0.0
+        self._unknown_cost = 0
+        self._max_usd = max_usd
 
     def started(self, rows: int) -> None:
         with self._lock:
             self._in_flight += rows
             self._refresh()
 
-    def finished(self, status: str) -> None:
+    def finished(self, status: str, cost_usd: float | None = 0.0) -> None:
         with self._lock:
             self._counts[status] += 1
+            if cost_usd is None:
+                self._unknown_cost += 1
+            else:
+                self._spent += cost_usd
             if status != "invalid":
                 self._in_flight = max(0, self._in_flight - 1)
             self._tqdm.update(1)
@@ -43,9 +50,15 @@ class _Bar:
         counts = self._counts
         self._tqdm.set_postfix_str(
             f"ok={counts['completed']} reused={counts['reused']} failed={counts['failed']} "
-            f"invalid={counts['invalid']} in_flight={self._in_flight}",
+            f"invalid={counts['invalid']} in_flight={self._in_flight} {self.spend_text()}",
             refresh=False,
         )
+
+    def spend_text(self) -> str:
+        """``spent=$12.40/$250`` (the cap when there is one), noting rows of unknown cost."""
+        cap = f"/${self._max_usd:g}" if self._max_usd is not None else ""
+        unknown = f" (+{self._unknown_cost} of unknown cost)" if self._unknown_cost else ""
+        return f"spent=${self._spent:.2f}{cap}{unknown}"
 
     def close(self) -> None:
         self._tqdm.close()
@@ -54,14 +67,15 @@ class _Bar:
 class Progress:
     """Picklable handle to the process's progress bar."""
 
-    def __init__(self, total: int | None, run_id: str) -> None:
+    def __init__(self, total: int | None, run_id: str, max_usd: float | None = None) -> None:
         self.total = total
+        self.max_usd = max_usd
         self.tag = f"mediagen-progress-{run_id}"
         self.shared = Shared()
         self._bar: _Bar | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"total": self.total, "tag": self.tag, "shared": self.shared}
+        return {"total": self.total, "max_usd": self.max_usd, "tag": self.tag, "shared": self.shared}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -70,7 +84,7 @@ class Progress:
     @property
     def bar(self) -> _Bar:
         if self._bar is None:
-            self._bar = self.shared.acquire(lambda: _Bar(self.total), tag=self.tag)
+            self._bar = self.shared.acquire(lambda: _Bar(self.total, self.max_usd), tag=self.tag)
         return self._bar
 
     def open(self) -> None:
@@ -80,8 +94,8 @@ class Progress:
     def started(self, rows: int) -> None:
         self.bar.started(rows)
 
-    def finished(self, status: str) -> None:
-        self.bar.finished(status)
+    def finished(self, status: str, cost_usd: float | None = 0.0) -> None:
+        self.bar.finished(status, cost_usd)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -32,12 +32,13 @@ from apache_beam.transforms.window import GlobalWindows
 from schemas import JobConfig, utc_now
 from schemas.results import RESULTS_SCHEMA, ResultRow
 
-from .storage import Storage
+from .storage import RENAMING_PROTOCOLS, Storage
 
 log = logging.getLogger(__name__)
 
 RESULTS_DIR = "results"
 RUNS_DIR = "_runs"
+MEDIA_DIR = "media"
 SHARD_ROWS = 5000
 
 
@@ -66,7 +67,52 @@ def shard_summary(relpath: str, rows: list[ResultRow]) -> dict[str, Any]:
         "provider": dict(Counter(f"{r.provider}/{r.model}" for r in rows if r.status == "completed")),
         "failed_by_error": dict(Counter(r.error_type for r in rows if r.status != "completed")),
         "media_bytes": sum(m.bytes for r in rows if not r.reused for m in r.media),
+        "cost": cost_by_provider_model(rows),
     }
+
+
+def cost_by_provider_model(rows: list[ResultRow]) -> dict[str, dict[str, float]]:
+    """Per ``provider/model``: dollars spent, attempts paid, attempts provider-reported and
+    attempts of unknown price, from the attempts of the rows that carry a cost (rows sharing
+    a request carry it once)."""
+    totals: dict[str, dict[str, float]] = {}
+    for row in rows:
+        if row.cost_source == "none" or row.execution is None:
+            continue
+        for attempt in row.execution.attempts:
+            if attempt.cost_source == "none":
+                continue
+            entry = totals.setdefault(f"{attempt.provider}/{attempt.model}",
+                                      {"usd": 0.0, "attempts": 0, "provider_reported": 0, "unknown_price": 0})
+            entry["attempts"] += 1
+            entry["usd"] = round(entry["usd"] + (attempt.cost_usd or 0.0), 6)
+            entry["provider_reported"] += attempt.cost_source == "provider-reported"
+            entry["unknown_price"] += attempt.cost_source == "unknown"
+    return totals
+
+
+def merge_costs(parts: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Sum per-shard :func:`cost_by_provider_model` results."""
+    merged: dict[str, dict[str, float]] = {}
+    for part in parts:
+        for name, entry in part.items():
+            into = merged.setdefault(name, {k: 0 for k in entry})
+            for field, value in entry.items():
+                into[field] = round(into.get(field, 0) + value, 6)
+    return merged
+
+
+def earlier_spend(storage: Storage, run_id: str) -> float:
+    """What earlier runs' manifests under this output root say they spent (``budget.scope:
+    output``). A run that crashed before writing its manifest is not counted."""
+    total = 0.0
+    for path in storage.list(RUNS_DIR):
+        name = path.rsplit("/", 1)[-1]
+        if not name.endswith(".json") or name.endswith(".plan.json") or name == f"{run_id}.json":
+            continue
+        manifest = storage.read_json(f"{RUNS_DIR}/{name}") or {}
+        total += float((manifest.get("cost") or {}).get("total_usd") or 0.0)
+    return round(total, 6)
 
 
 class WriteShardsDoFn(beam.DoFn):
@@ -159,7 +205,8 @@ def _remove_tmp(storage: Storage, run_id: str) -> None:
 
 def sweep_stale_temporaries(storage: Storage, now: float | None = None) -> int:
     """Remove what crashed runs left: shard folders under ``results/`` and ``*.tmp-*`` files of
-    interrupted atomic writes, once older than ``STALE_SECONDS``. Returns how many files went."""
+    interrupted atomic writes (results and, on local disk, media), once older than
+    ``STALE_SECONDS``. Returns how many files went."""
     cutoff = (now if now is not None else time.time()) - STALE_SECONDS
     removed = 0
     for entry in list(storage.list(RESULTS_DIR)):
@@ -174,6 +221,12 @@ def sweep_stale_temporaries(storage: Storage, now: float | None = None) -> int:
         elif ".tmp-" in name and storage.modified_before(entry, cutoff):
             storage.delete(entry)
             removed += 1
+    if storage.protocol in RENAMING_PROTOCOLS:  # object stores never hold half-written media
+        for folder in list(storage.list(MEDIA_DIR)):
+            for entry in list(storage.list(folder)):
+                if ".tmp-" in entry.rsplit("/", 1)[-1] and storage.modified_before(entry, cutoff):
+                    storage.delete(entry)
+                    removed += 1
     return removed
 
 
@@ -190,6 +243,7 @@ def build_manifest(
         provider.update(shard["provider"])
         errors.update(shard["failed_by_error"])
     finished_at = utc_now()
+    costs = merge_costs([s.get("cost", {}) for s in shards])
     return {
         "run_id": run_id,
         "started_at": started_at.isoformat(),
@@ -204,6 +258,12 @@ def build_manifest(
         "completed_by_provider_model": dict(provider),
         "not_completed_by_error_type": dict(errors),
         "new_media_bytes": sum(s["media_bytes"] for s in shards),
+        "cost": {
+            "total_usd": round(sum(c["usd"] for c in costs.values()), 6),
+            "unknown_price_attempts": int(sum(c["unknown_price"] for c in costs.values())),
+            "by_provider_model": costs,
+            "budget": job.budget.model_dump() if job.budget is not None else None,
+        },
         "job": redacted_job(job),
     }
 

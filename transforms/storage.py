@@ -58,9 +58,18 @@ def prefer_plain_gcsfs_on_emulators(storage_options: dict[str, Any] | None = Non
         )
 
 
-def _prepare(uri: str, storage_options: dict[str, Any] | None) -> None:
+STORE_REQUEST_TIMEOUT = 120.0
+"""Seconds one object-store request may take. s3fs bounds its reads (15 s) by default;
+gcsfs waits forever unless told, and a store that stops answering must not hang a run."""
+
+
+def _prepare(uri: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    """The storage options to use for ``uri``: the caller's, plus a request timeout on GCS."""
+    options = dict(storage_options or {})
     if uri.startswith(("gs://", "gcs://")):
         prefer_plain_gcsfs_on_emulators(storage_options)
+        options.setdefault("requests_timeout", STORE_REQUEST_TIMEOUT)
+    return options
 
 
 prefer_plain_gcsfs_on_emulators()
@@ -84,8 +93,8 @@ class Storage:
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
         if self._fs is None:
-            _prepare(self.root_uri, self.storage_options)
-            self._fs, self._root_path = fsspec.core.url_to_fs(self.root_uri, **self.storage_options)
+            options = _prepare(self.root_uri, self.storage_options)
+            self._fs, self._root_path = fsspec.core.url_to_fs(self.root_uri, **options)
         return self._fs
 
     @property
@@ -278,8 +287,7 @@ def _link_into_place(final: str, data: bytes) -> bool:
 
 def open_input(uri: str, mode: str = "rb", storage_options: dict[str, Any] | None = None) -> Any:
     """Open an input file on any filesystem fsspec knows."""
-    _prepare(uri, storage_options)
-    return fsspec.open(uri, mode, **(storage_options or {})).open()
+    return fsspec.open(uri, mode, **_prepare(uri, storage_options)).open()
 
 
 INPUT_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".parquet", ".pq")
@@ -288,8 +296,7 @@ INPUT_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".parqu
 def expand_inputs(pattern: str, storage_options: dict[str, Any] | None = None) -> list[str]:
     """The input files ``pattern`` names, as full URIs, sorted: a file, a glob, or a folder
     (its JSONL and Parquet files), on any filesystem fsspec knows."""
-    _prepare(pattern, storage_options)
-    fs, path = fsspec.core.url_to_fs(pattern, **(storage_options or {}))
+    fs, path = fsspec.core.url_to_fs(pattern, **_prepare(pattern, storage_options))
     if any(c in path for c in "*?["):
         matches = [m for m in fs.glob(path) if fs.isfile(m)]
     elif fs.isdir(path):
@@ -315,7 +322,7 @@ def outside_output_roots(
     ``_ledger/``, ``_runs/``, ``results/``, ``media/`` or ``gallery/`` folder of any output
     root are left out, so a run never reads its own (or another run's) outputs as prompts."""
     own = _comparable(output_root, storage_options)
-    fs, _ = fsspec.core.url_to_fs(output_root, **(storage_options or {}))
+    fs, _ = fsspec.core.url_to_fs(output_root, **_prepare(output_root, storage_options))
     is_root: dict[str, bool] = {}
 
     def output_root_at(folder: str) -> bool:
@@ -339,6 +346,6 @@ def _comparable(uri: str, storage_options: dict[str, Any] | None) -> str:
     """A path comparable across spellings of the same location (absolute, no protocol)."""
     if "://" not in uri or uri.startswith("file://"):
         return os.path.abspath(uri.removeprefix("file://"))
-    _, path = fsspec.core.url_to_fs(uri, **(storage_options or {}))
+    _, path = fsspec.core.url_to_fs(uri, **_prepare(uri, storage_options))
     return path.lstrip("/")
 

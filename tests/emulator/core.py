@@ -192,6 +192,8 @@ class ProviderEmulator:
         with self._record_lock:
             self._recorded.clear()
         self.jobs.clear()
+        self.jobs.advance_per_poll(None)
+        self.jobs.clock = time.monotonic
         self._media.clear()
         self.keys.clear()
         self.job_duration = self._default_job_duration

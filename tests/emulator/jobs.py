@@ -1,9 +1,15 @@
-"""Time-driven asynchronous jobs for providers with submit/poll APIs.
+"""Asynchronous jobs for providers with submit/poll APIs, driven by time or by polls.
 
-A job's state is derived from the time elapsed since creation, so handlers never
-need a background worker: ``queued`` for the first 20% of its duration,
-``processing`` until the duration has elapsed, then ``completed`` (or ``failed``
-when :meth:`Job.fail` was called or a ``fail_job`` fault applied).
+By default a job's state is derived from the time elapsed since creation (on
+:attr:`JobStore.clock`, which a test may replace by a clock it advances by hand), so
+handlers never need a background worker: ``queued`` for the first 20% of its
+duration, ``processing`` until the duration has elapsed, then ``completed`` (or
+``failed`` when :meth:`Job.fail` was called or a ``fail_job`` fault applied).
+
+A job created with a ``poll_sequence`` (or while :meth:`JobStore.advance_per_poll`
+is in force) ignores the clock instead: its n-th counted poll sees the n-th state
+of the sequence, so a test can assert intermediate states however slowly the
+machine runs.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from .faults import Fault
 JobState = Literal["queued", "processing", "completed", "failed", "cancelled"]
 
 QUEUED_FRACTION = 0.2
+PER_POLL_SEQUENCE: tuple[JobState, ...] = ("queued", "processing", "completed")
+"""The default states of a job that advances one state per poll."""
 
 
 class Job:
@@ -38,14 +46,20 @@ class Job:
         params: dict[str, Any],
         duration: float,
         job_id: str | None = None,
+        poll_sequence: tuple[JobState, ...] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if poll_sequence is not None and (not poll_sequence or poll_sequence[-1] != "completed"):
+            raise ValueError(f"poll_sequence must end in 'completed', got {poll_sequence!r}")
         self.id: str = job_id or uuid.uuid4().hex
+        self.poll_sequence = poll_sequence
         self.provider = provider
         self.kind = kind
         self.params = params
         self.duration = max(0.0, float(duration))
         self.created_at: float = time.time()
-        self.started: float = time.monotonic()
+        self._clock = clock
+        self.started: float = clock()
         self.result: dict[str, Any] = {}
         self.error_message: str | None = None
         self.polls = 0
@@ -58,7 +72,7 @@ class Job:
 
     def elapsed(self) -> float:
         """Seconds since the job was created."""
-        return time.monotonic() - self.started
+        return self._clock() - self.started
 
     @property
     def ends_at(self) -> float:
@@ -72,6 +86,9 @@ class Job:
             return "cancelled"
         if self._fail_immediately:
             return "failed"
+        if self.poll_sequence is not None:
+            state = self.poll_sequence[self._poll_index()]
+            return "failed" if state == "completed" and self.error_message is not None else state
         elapsed = self.elapsed()
         if elapsed >= self.duration:
             return "failed" if self.error_message is not None else "completed"
@@ -94,7 +111,9 @@ class Job:
             return 100
         if state == "queued":
             return 0
-        now = min(time.monotonic(), self.ends_at)
+        if self.poll_sequence is not None:
+            return max(1, min(99, int(100 * self._poll_index() / max(len(self.poll_sequence) - 1, 1))))
+        now = min(self._clock(), self.ends_at)
         start = self.started + self.duration * QUEUED_FRACTION
         span = self.duration - self.duration * QUEUED_FRACTION
         if span <= 0:
@@ -113,7 +132,7 @@ class Job:
             self.error_message = message
             if immediately and not self.is_terminal:
                 self._fail_immediately = True
-                self._stopped_at = time.monotonic()
+                self._stopped_at = self._clock()
 
     def cancel(self) -> bool:
         """Cancel a running job; returns False when it had already finished."""
@@ -121,7 +140,7 @@ class Job:
             if self.is_terminal:
                 return False
             self._cancelled = True
-            self._stopped_at = time.monotonic()
+            self._stopped_at = self._clock()
             return True
 
     def result_once(self, factory: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -134,6 +153,11 @@ class Job:
             if not self.result:
                 self.result.update(factory())
             return self.result
+
+    def _poll_index(self) -> int:
+        # The first counted poll sees the first state; lookups before any poll see it too.
+        assert self.poll_sequence is not None
+        return min(max(self.polls - 1, 0), len(self.poll_sequence) - 1)
 
     def _count_poll(self) -> None:
         with self._lock:
@@ -148,6 +172,11 @@ class JobStore:
 
     def __init__(self, default_duration: Callable[[], float]) -> None:
         self._default_duration = default_duration
+        self.poll_sequence: tuple[JobState, ...] | None = None
+        """When set, jobs created from now on advance one state per poll (see :meth:`advance_per_poll`)."""
+        self.clock: Callable[[], float] = time.monotonic
+        """The monotonic clock time-driven jobs created from now on read; a test may swap in
+        one it advances by hand (the emulator's ``reset`` restores ``time.monotonic``)."""
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
 
@@ -160,12 +189,15 @@ class JobStore:
         *,
         faults: Iterable[Fault] = (),
         job_id: str | None = None,
+        poll_sequence: tuple[JobState, ...] | None = None,
     ) -> Job:
         """Create and store a job.
 
         ``duration`` defaults to ``emu.job_duration``. Pass ``faults=req.faults``
         so that a ``slow_job`` fault sets the duration and a ``fail_job`` fault
         makes the job fail. ``job_id`` lets a provider use its own id format.
+        ``poll_sequence`` (default: the store's, see :meth:`advance_per_poll`)
+        makes the job advance one state per poll instead of by time.
         """
         faults = list(faults)
         for fault in faults:
@@ -173,7 +205,7 @@ class JobStore:
                 duration = fault.seconds
         if duration is None:
             duration = self._default_duration()
-        job = Job(provider, kind, dict(params or {}), duration, job_id)
+        job = Job(provider, kind, dict(params or {}), duration, job_id, poll_sequence or self.poll_sequence, self.clock)
         for fault in faults:
             if fault.kind == "fail_job":
                 job.fail(fault.message or "Generation failed")
@@ -182,6 +214,12 @@ class JobStore:
                 raise ValueError(f"duplicate job id {job.id!r}")
             self._jobs[job.id] = job
         return job
+
+    def advance_per_poll(self, sequence: Iterable[JobState] | None = PER_POLL_SEQUENCE) -> None:
+        """Make jobs created from now on advance one state of ``sequence`` per poll,
+        whatever the clock says (``None`` goes back to time-driven jobs). The
+        emulator's ``reset`` restores time-driven jobs."""
+        self.poll_sequence = tuple(sequence) if sequence is not None else None
 
     def get(self, job_id: str, poll: bool = False) -> Job | None:
         """Look a job up; ``poll=True`` counts the lookup in ``job.polls``."""

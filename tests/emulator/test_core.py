@@ -119,7 +119,7 @@ def submit(demo: str, **json: object) -> requests.Response:
     return requests.post(f"{demo}/jobs", json=json, headers=AUTH, timeout=5)
 
 
-def wait_state(demo: str, job_id: str, states: set[str], limit: float = 3.0) -> dict:
+def wait_state(demo: str, job_id: str, states: set[str], limit: float = 30.0) -> dict:
     deadline = time.monotonic() + limit
     while True:
         body = requests.get(f"{demo}/jobs/{job_id}", timeout=5).json()
@@ -291,20 +291,16 @@ def test_malformed_multipart_is_400(emu: ProviderEmulator, demo: str) -> None:
 
 
 def test_job_lifecycle_over_http(emu: ProviderEmulator, demo: str) -> None:
-    emu.job_duration = 0.5
+    emu.jobs.advance_per_poll()  # one state per poll: no state is skipped however slow the polls
     job_id = submit(demo, prompt="cat").json()["id"]
     assert requests.get(f"{demo}/jobs/{job_id}/result").status_code == 409
     seen: list[str] = []
     progress: list[int] = []
     while not seen or seen[-1] != "completed":
         body = requests.get(f"{demo}/jobs/{job_id}").json()
-        if not seen or seen[-1] != body["state"]:
-            seen.append(body["state"])
+        seen.append(body["state"])
         progress.append(body["progress"])
-        time.sleep(0.02)
-    assert seen[-2:] == ["processing", "completed"]
-    assert seen[0] in ("queued", "processing")
-    assert progress == sorted(progress) and progress[-1] == 100
+    assert seen == ["queued", "processing", "completed"] and progress == [0, 50, 100]
 
     job = emu.jobs.get(job_id)
     assert job is not None and job.params == {"prompt": "cat"} and job.provider == DEMO
@@ -317,18 +313,29 @@ def test_job_lifecycle_over_http(emu: ProviderEmulator, demo: str) -> None:
     assert download.content == emu.media_bytes(url) == b"\x00video" * 5000
 
 
+class HandClock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_job_states_by_time(emu: ProviderEmulator) -> None:
+    clock = emu.jobs.clock = HandClock()
     job = emu.jobs.create("x", duration=0.25)
     assert job.state() == "queued" and job.progress() == 0
-    time.sleep(0.1)
+    clock.now += 0.1
     assert job.state() == "processing" and 0 <= job.progress() < 100
-    time.sleep(0.2)
+    clock.now += 0.2
     assert job.state() == "completed" and job.progress() == 100 and job.is_terminal
 
     doomed = emu.jobs.create("x", duration=0.05)
     doomed.fail("boom")
     assert doomed.state() in ("queued", "processing")
-    time.sleep(0.08)
+    clock.now += 0.08
     assert doomed.state() == "failed" and doomed.error_message == "boom"
 
     now_failed = emu.jobs.create("x", duration=10)
@@ -343,13 +350,33 @@ def test_job_states_by_time(emu: ProviderEmulator) -> None:
     assert emu.jobs.get("unknown") is None
 
 
+def test_jobs_can_advance_one_state_per_poll(emu: ProviderEmulator) -> None:
+    emu.jobs.advance_per_poll()
+    job = emu.jobs.create("x", duration=0.0)  # the clock no longer matters
+    seen = []
+    for _ in range(4):
+        polled = emu.jobs.get(job.id, poll=True)
+        assert polled is not None
+        seen.append((polled.state(), polled.progress()))
+    assert seen == [("queued", 0), ("processing", 50), ("completed", 100), ("completed", 100)]
+    doomed = emu.jobs.create("x", poll_sequence=("processing", "completed"))
+    doomed.fail("boom")
+    assert [emu.jobs.get(doomed.id, poll=True).state() for _ in range(2)] == ["processing", "failed"]
+    emu.reset()
+    assert emu.jobs.create("x", duration=10).state() == "queued" and emu.jobs.poll_sequence is None
+    with pytest.raises(ValueError, match="poll_sequence must end in 'completed'"):
+        emu.jobs.create("x", poll_sequence=("queued",))
+
+
 def test_peak_running_jobs(emu: ProviderEmulator) -> None:
+    emu.jobs.clock = HandClock()
     for _ in range(3):
         emu.jobs.create("p", duration=0.2)
     assert emu.jobs.peak_running("p") == 3
     emu.reset()
+    clock = emu.jobs.clock = HandClock()
     first = emu.jobs.create("p", duration=0.05)
-    time.sleep(0.07)
+    clock.now += 0.07
     assert first.is_terminal
     emu.jobs.create("p", duration=0.05)
     assert emu.jobs.peak_running("p") == 1
@@ -455,13 +482,13 @@ def test_moderation_fault_is_handed_to_handler(emu: ProviderEmulator, demo: str)
 
 def test_fail_job_and_slow_job_faults(emu: ProviderEmulator, demo: str) -> None:
     emu.inject("demo.submit", Fault.fail_job("GPU on fire"))
-    emu.inject("demo.submit", Fault.slow_job(5.0))
+    emu.inject("demo.submit", Fault.slow_job(600.0))
     failing = submit(demo).json()["id"]
     slow = submit(demo).json()["id"]
     normal = submit(demo).json()["id"]
 
     slow_job = emu.jobs.get(slow)
-    assert slow_job is not None and slow_job.duration == 5.0
+    assert slow_job is not None and slow_job.duration == 600.0
     assert emu.jobs.get(normal).duration == emu.job_duration  # type: ignore[union-attr]
     body = wait_state(demo, failing, {"failed", "completed"})
     assert body == {"state": "failed", "progress": body["progress"], "error": "GPU on fire"}

@@ -75,8 +75,11 @@ class Scenario:
         return done
 
     def start(self, *extra: str) -> subprocess.Popen:
-        return subprocess.Popen(self.command(*extra), cwd=ROOT, env=self.env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # stderr goes to a file: a pipe nobody reads until the end would fill up and block the run.
+        log = open(self.tmp_path / f"stderr-{len(list(self.tmp_path.glob('stderr-*')))}.txt", "w+")
+        process = subprocess.Popen(self.command(*extra), cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+        process.log = log  # type: ignore[attr-defined]
+        return process
 
     def table(self) -> list[dict[str, Any]]:
         import fsspec
@@ -96,11 +99,16 @@ class Scenario:
         return Counter(r.json["prompt"] for r in self.emulator.requests_for("fal.submit"))
 
 
+def stderr_of(process: subprocess.Popen) -> str:
+    process.log.seek(0)  # type: ignore[attr-defined]
+    return process.log.read()[-3000:]  # type: ignore[attr-defined]
+
+
 def wait_until(predicate, what: str, process: subprocess.Popen | None = None, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
         if process is not None and process.poll() is not None:
-            pytest.fail(f"the run ended before {what}: {process.stderr.read()[-2000:]}")
+            pytest.fail(f"the run ended before {what}: {stderr_of(process)}")
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting until {what}")
         time.sleep(0.02)
@@ -174,7 +182,7 @@ def test_two_runs_at_once_on_one_output_pay_each_prompt_once(emulator, tmp_path,
     run = Scenario(tmp_path, emulator, rows=10, output=output, storage_options=options)
     first, second = run.start(), run.start()
     for process in (first, second):
-        assert process.wait(timeout=300) == 0, process.stderr.read()[-3000:]
+        assert process.wait(timeout=300) == 0, stderr_of(process)
     assert run.submits_per_prompt() == Counter({f"prompt {i}": 1 for i in range(run.rows)})
     assert {r["status"] for r in run.rows_by_id().values()} == {"completed"}
 

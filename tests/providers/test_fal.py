@@ -87,7 +87,7 @@ def summary(error_or_response):
 
 
 def test_video_job_sends_veo_fields_follows_the_queue_and_returns_playable_mp4(emu):
-    emu.job_duration = 0.3
+    emu.jobs.advance_per_poll()  # queued, processing, completed: one state per poll, whatever the load
     updates = []
     response = generate_video(
         video_config(emu), prompt="a red fox in snow", duration_seconds=4, aspect_ratio="9:16", resolution="1080p",

@@ -159,8 +159,9 @@ from schemas import JobHandle, VideoGenerationConfig, MockConfig
 job = JobHandle.model_validate_json(sys.stdin.read())
 provider = get_provider('mock')
 ctx = provider.context(VideoGenerationConfig(provider='mock', model='mock-video', mock=MockConfig()), 'video')
-while provider.poll(ctx, job).state != 'completed':
-    time.sleep(0.05)
+while (status := provider.poll(ctx, job)).state != 'completed':
+    job = job.polled()  # as the driver does: each poll advances the simulated job one state
+    time.sleep(status.poll_after)
 output = provider.fetch(ctx, job)
 sys.stdout.write(str(len(output.media[0].data)))
 """

@@ -57,6 +57,7 @@ def png_bytes(emu):
 
 
 def test_video_job_is_created_polled_and_fetched_with_progress(emu):
+    emu.jobs.advance_per_poll()  # queued, processing, completed: one state per poll, whatever the load
     updates = []
     frame = png_bytes(emu)
     response = generate_video(
@@ -169,8 +170,7 @@ def test_cancel_stops_a_running_prediction(emu):
     config = video_config(emu, model="google/veo-3.1")
     ctx = provider.context(config, "video")
     job = provider.submit(ctx, VideoGenerationRequest(prompt="long one", duration_seconds=8))
-    status = provider.cancel(ctx, job)
-    assert status.state == "failed" and status.raw["status"] == "canceled"
+    assert provider.cancel(ctx, job) is True
     assert emu.jobs.get(job.job_id).state() == "cancelled"
     assert emu.last("replicate.cancel").path == f"/predictions/{job.job_id}/cancel"
 

@@ -4,7 +4,6 @@ errors onto the taxonomy, fallback, skipped requests and real media."""
 from __future__ import annotations
 
 import base64
-import time
 
 import pytest
 import requests
@@ -77,7 +76,7 @@ def runway_requests(emulator):
 
 
 def test_text_to_video_end_to_end_with_progress(emulator):
-    emulator.job_duration = 0.4
+    emulator.jobs.advance_per_poll()  # queued, processing, completed: one state per poll, whatever the load
     updates = []
     response = generate_video(
         video_config(emulator),
@@ -220,6 +219,7 @@ def test_throttled_task_reports_queued(emulator):
 
 
 def test_handle_is_serialisable_and_followed_from_a_fresh_provider(emulator):
+    emulator.jobs.advance_per_poll(["completed"])  # done at the first poll
     config = video_config(emulator)
     provider = get_provider("runway")
     handle = provider.submit(provider.context(config, "video"), _request(prompt="x", duration_seconds=2))
@@ -228,7 +228,6 @@ def test_handle_is_serialisable_and_followed_from_a_fresh_provider(emulator):
 
     other = type(provider)()
     ctx = other.context(config, "video")
-    time.sleep(emulator.job_duration + 0.05)
     assert other.poll(ctx, restored).state == "completed"
     output = other.fetch(ctx, restored)
     assert output.request_id == restored.job_id and output.media[0].url and output.duration == 2.0
@@ -236,11 +235,11 @@ def test_handle_is_serialisable_and_followed_from_a_fresh_provider(emulator):
 
 
 def test_cancel_deletes_the_task_and_polling_then_fails(emulator):
-    emulator.job_duration = 5
+    emulator.jobs.advance_per_poll()  # unpolled, the task stays queued however long the cancel takes
     provider = get_provider("runway")
     ctx = provider.context(video_config(emulator), "video")
     handle = provider.submit(ctx, _request(prompt="x"))
-    provider.cancel(ctx, handle)
+    assert provider.cancel(ctx, handle) is True
     status = provider.poll(ctx, handle)
     assert emulator.last("runway.cancel").method == "DELETE"
     assert status.state == "failed" and isinstance(status.failure, GenerationFailedError)

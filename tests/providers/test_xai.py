@@ -5,7 +5,6 @@ and real media."""
 from __future__ import annotations
 
 import base64
-import time
 
 import pytest
 import requests
@@ -156,7 +155,7 @@ def test_key_from_the_environment_is_named_not_shown(emulator, monkeypatch):
 
 
 def test_text_to_video_end_to_end_with_progress(emulator):
-    emulator.job_duration = 0.4
+    emulator.jobs.advance_per_poll()  # queued, processing, completed: one state per poll, whatever the load
     updates = []
     response = generate_video(
         video_config(emulator),
@@ -239,6 +238,7 @@ def test_server_errors_are_retried_then_the_fallback_runs(emulator):
 
 
 def test_handle_is_serialisable_and_followed_from_a_fresh_provider(emulator):
+    emulator.jobs.advance_per_poll(["completed"])  # done at the first poll
     config = video_config(emulator)
     provider = get_provider("xai")
     handle = provider.submit(provider.context(config, "video"), VideoGenerationRequest(prompt="x", duration_seconds=1))
@@ -246,7 +246,6 @@ def test_handle_is_serialisable_and_followed_from_a_fresh_provider(emulator):
     assert emulator.key_for("xai") not in dumped
     other = type(provider)()
     ctx = other.context(config, "video")
-    time.sleep(emulator.job_duration + 0.05)
     restored = JobHandle.model_validate_json(dumped)
     assert other.poll(ctx, restored).state == "completed"
     assert other.fetch(ctx, restored).media[0].url

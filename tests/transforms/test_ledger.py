@@ -76,9 +76,12 @@ def test_a_fresh_key_is_claimed_then_the_job_recorded_then_done(root):
     media = stored_media(ledger)
     ledger.record_done(KEY, "video", media, provider="fal", model="m", is_mock=False, raw_response_json="{}")
     assert ledger.finished(KEY).media == media
-    assert list(ledger.storage.list(claim_dir(KEY))) == []  # the done record supersedes the claims
+    # The claim stays (removing it would open a race); a late claimer is sent to the media.
+    assert [p.rsplit("/", 1)[-1] for p in ledger.storage.list(claim_dir(KEY))] == ["claim-000000.json"]
     with pytest.raises(OutputAlreadyMadeError):
         ledger.claim(KEY, "h2", idempotent=False)
+    with pytest.raises(OutputAlreadyMadeError):
+        ledger_at(root, run_id="other").claim(KEY, "h3", idempotent=False)
 
 
 def test_done_media_that_was_deleted_is_not_reused(root):
