@@ -118,11 +118,26 @@ def start_fake_gcs() -> ObjectStore:
             server.start()
         except (ImportError, RuntimeError, OSError) as exc:
             _cannot_run("fake-gcs-server", exc)
+        _drain(server._process.stderr)
         options = {"token": "anon", "project": "mediagen-test", "endpoint_url": server.url}
         store = ObjectStore("gs", BUCKET, server.url, options, stop=server.stop)
         store.filesystem().mkdir(BUCKET)
         _running["gs"] = store
         return store
+
+
+def _drain(stream: Any) -> None:
+    """Read a server's log pipe forever. The wrapper pipes fake-gcs-server's stderr and never
+    reads it: once the pipe's buffer fills (a few thousand requests, sooner with 412s) the
+    server blocks on its next log line and stops answering everything."""
+    if stream is None:
+        return
+
+    def read() -> None:
+        for _ in iter(lambda: stream.read(65536), b""):
+            pass
+
+    threading.Thread(target=read, name="fake-gcs-stderr", daemon=True).start()
 
 
 def _stop(protocol: str) -> None:
