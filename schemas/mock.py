@@ -53,7 +53,7 @@ class MockOutcome(BaseModel):
     retry_after: float | None = Field(default=None, ge=0, description="Retry-After seconds for rate_limit")
     output_video: str | None = Field(
         default=None,
-        description="Fixture video to return instead of a synthesised one: a URL, base64, bytes or MediaContent",
+        description="Video jobs: a fixture to return instead of a synthesised video (URL, base64, bytes or MediaContent)",
     )
 
     @field_validator("output_video", mode="before")
