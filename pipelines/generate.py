@@ -15,7 +15,7 @@ import logging
 import re
 import sys
 import uuid
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from schemas import DEFAULT_JOB, JobConfig, utc_now
 from transforms.ledger import DEFAULT_LEASE_SECONDS
@@ -65,14 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resubmit_uncertain", nargs="?", const=True, default=False, type=_boolean,
                         help="submit again the rows whose earlier submit may have been paid without a recorded job "
                              "(PossiblyPaidError): pays again on purpose")
-    parser.add_argument("--lease_seconds", type=_positive_float, default=DEFAULT_LEASE_SECONDS,
+    parser.add_argument("--lease_seconds", type=_positive(float, "number of seconds"), default=DEFAULT_LEASE_SECONDS,
                         help="how long a ledger claim of a stopped worker blocks others (default %(default)s)")
     parser.add_argument("--dry_run", nargs="?", const=True, default=False, type=_boolean,
                         help="read and plan every row, call no provider: prints per config the rows it would submit, "
                              "reuse, skip, and the estimated cost; writes only _runs/<run_id>.plan.json")
-    parser.add_argument("--limit", type=_positive_int, default=None,
+    parser.add_argument("--limit", type=_positive(int, "whole number"), default=None,
                         help="run only the first N valid rows (a cheap real sample before the full job)")
-    parser.add_argument("--max_usd", type=_positive_money, default=None,
+    parser.add_argument("--max_usd", type=_positive(float, "amount of US dollars"), default=None,
                         help="hard budget cap in USD (overrides budget.max_usd of the job file)")
     return parser
 
@@ -89,31 +89,19 @@ def _boolean(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
+def _positive(convert: Callable[[str], float], what: str) -> Callable[[str], float]:
+    """An argparse type: ``convert(text)`` when it is a finite number above 0, else a usage error."""
 
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = 0
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a positive {what}, got {text!r}")
+        return value
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
-    return value
-
-
-def _positive_money(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive amount of US dollars, got {text!r}")
-    return value
+    return parse
 
 
 def with_budget(job: JobConfig, max_usd: float | None) -> JobConfig:

@@ -171,7 +171,7 @@ DALLE_SHUTDOWN = Lifecycle(
     source="openai-python 3.57.0 ImageModel docstring: 'dall-e-2, dall-e-3: This model was retired on May 12, 2026'",
 )
 GPT_IMAGE_1X_SHUTDOWN = Lifecycle(
-    status="deprecated",
+    status="retired",
     date=date(2026, 12, 1),
     replacement="gpt-image-2",
     source="OpenAI deprecations page as transcribed by a third party (read 2026-08-14; unverified: the SDK still lists the model)",
