@@ -170,10 +170,14 @@ def finalize(
     storage = Storage(output_root, storage_options)
     target = table_path(run_id, mode)
     shards = sorted(shards, key=lambda s: s["path"])
-    with tempfile.TemporaryDirectory(prefix="mediagen-table-") as spool:
-        merged = os.path.join(spool, "table.parquet")
-        merge_shards(storage, [s["path"] for s in shards], merged)
-        storage.put_file(merged, target)
+    if len(shards) == 1:
+        # Already a whole table: one rename (local) or server-side copy (GCS, S3) publishes it.
+        storage.move(shards[0]["path"], target)
+    else:
+        with tempfile.TemporaryDirectory(prefix="mediagen-table-") as spool:
+            merged = os.path.join(spool, "table.parquet")
+            merge_shards(storage, [s["path"] for s in shards], merged)
+            storage.put_file(merged, target)
     if mode == "replace":
         for stale in storage.list(RESULTS_DIR):
             if stale.endswith(".parquet") and stale != TABLE:

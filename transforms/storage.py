@@ -83,6 +83,7 @@ class Storage:
         self.storage_options = storage_options or {}
         self._fs: fsspec.AbstractFileSystem | None = None
         self._root_path = ""
+        self._made_dirs: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"root_uri": self.root_uri, "storage_options": self.storage_options}
@@ -110,7 +111,7 @@ class Storage:
     def uri(self, relpath: str) -> str:
         """A full URI (with protocol) for the table and the manifest."""
         path = self.path(relpath)
-        if self.protocol in ("file", "local"):
+        if self.is_local:
             return path
         return f"{self.protocol}://{path.lstrip('/')}"
 
@@ -124,12 +125,17 @@ class Storage:
         return uri
 
     def exists(self, relpath: str) -> bool:
+        if self.is_local:
+            return os.path.exists(self.path(relpath))
         return self.fs.exists(self.path(relpath))
 
     def size(self, relpath: str) -> int:
         return int(self.fs.size(self.path(relpath)))
 
     def read_bytes(self, relpath: str) -> bytes:
+        if self.is_local:
+            with open(self.path(relpath), "rb") as handle:
+                return handle.read()
         return self.fs.cat_file(self.path(relpath))
 
     def read_json(self, relpath: str) -> Any | None:
@@ -146,8 +152,12 @@ class Storage:
         if self.protocol in RENAMING_PROTOCOLS:
             temporary = f"{final}.tmp-{uuid.uuid4().hex}"
             with self._removed_on_failure(temporary):
-                self.fs.pipe_file(temporary, data)
-                self.fs.mv(temporary, final)
+                if self.is_local:  # plain file calls: fsspec's per-call overhead is most of a small write
+                    with open(temporary, "wb") as handle:
+                        handle.write(data)
+                else:
+                    self.fs.pipe_file(temporary, data)
+                self._rename(temporary, final)
         else:
             self.fs.pipe_file(final, data)
 
@@ -162,7 +172,7 @@ class Storage:
         stores raise :class:`ConditionalWriteUnsupported`."""
         final = self.path(relpath)
         self._ensure_parent(final)
-        if self.protocol in ("file", "local"):
+        if self.is_local:
             return _link_into_place(final, data)
         if self.protocol == "memory":
             with _MEMORY_CREATE_LOCK:  # the memory filesystem lives in this process only
@@ -204,7 +214,7 @@ class Storage:
             temporary = f"{final}.tmp-{uuid.uuid4().hex}"
             with self._removed_on_failure(temporary):
                 self._stream_file(local_path, temporary)
-                self.fs.mv(temporary, final)
+                self._rename(temporary, final)
         else:
             self.fs.put_file(local_path, final, **UPLOAD_OPTIONS.get(self.protocol, {}))
 
@@ -221,9 +231,20 @@ class Storage:
             raise
 
     def _stream_file(self, local_path: str, target: str) -> None:
-        with open(local_path, "rb") as source, self.fs.open(target, "wb") as sink:
+        with open(local_path, "rb") as source, (open(target, "wb") if self.is_local else self.fs.open(target, "wb")) as sink:
             while chunk := source.read(CHUNK):
                 sink.write(chunk)
+
+    def _rename(self, temporary: str, final: str) -> None:
+        """Replace ``final`` by ``temporary`` in one step (readers see the old or the new file)."""
+        if self.is_local:
+            os.replace(temporary, final)
+        else:
+            self.fs.mv(temporary, final)
+
+    @property
+    def is_local(self) -> bool:
+        return self.protocol in ("file", "local")
 
     def delete(self, relpath: str) -> None:
         try:
@@ -238,9 +259,14 @@ class Storage:
                 self.fs.rmdir(self.path(reldir))
 
     def move(self, source: str, target: str) -> None:
+        """Move ``source`` over ``target``; readers of ``target`` see the old object or the new
+        one (a rename on local disk, a server-side copy on object stores)."""
         final = self.path(target)
         self._ensure_parent(final)
-        self.fs.mv(self.path(source), final)
+        if self.is_local:
+            os.replace(self.path(source), final)
+        else:
+            self.fs.mv(self.path(source), final)
 
     def list(self, reldir: str) -> Iterator[str]:
         """Relative paths of the files directly in ``reldir`` (none when it does not exist)."""
@@ -256,8 +282,12 @@ class Storage:
             yield posixpath.relpath("/" + entry.lstrip("/"), "/" + prefix.lstrip("/"))
 
     def _ensure_parent(self, path: str) -> None:
-        if self.protocol in ("file", "local"):
-            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        if not self.is_local:
+            return
+        parent = posixpath.dirname(path)
+        if parent not in self._made_dirs:  # one makedirs per folder, not per write
+            os.makedirs(parent, exist_ok=True)
+            self._made_dirs.add(parent)
 
 
 CONDITIONAL_CREATE_PROTOCOLS = frozenset({"gs", "gcs", "s3", "s3a"})

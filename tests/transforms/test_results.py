@@ -64,9 +64,16 @@ def test_a_publish_that_dies_midway_leaves_the_previous_table_alone(tmp_path, mo
 
     monkeypatch.setattr(Storage, "_stream_file", half_written)
     with pytest.raises(OSError):
-        publish(tmp_path, "run-2", write_shards(storage, "run-2", 6))
+        publish(tmp_path, "run-2", write_shards(storage, "run-2", 6, 3))  # two shards: merged, then uploaded
     assert visible_row_ids(tmp_path) == before
     assert not [p for p in (tmp_path / "results").iterdir() if ".tmp-" in p.name]  # no debris either
+
+
+def test_a_single_shard_is_published_by_one_move(tmp_path):
+    storage = Storage(str(tmp_path))
+    publish(tmp_path, "run-1", write_shards(storage, "run-1", 3))
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["table.parquet"]
+    assert visible_row_ids(tmp_path) == ["run-1-0-0", "run-1-0-1", "run-1-0-2"]
 
 
 def test_append_mode_adds_one_part_per_run(tmp_path):
