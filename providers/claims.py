@@ -61,3 +61,26 @@ class JobLedger(Protocol):
     def release(self, key: str, holder: str, outcome: ReleaseOutcome) -> None: ...
 
     def abandon(self, key: str, holder: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ClaimedKey:
+    """One chain's handle on one output key of a ledger: the attempt's every ledger call
+    goes through it, so the key and the holder travel as one value."""
+
+    ledger: JobLedger
+    key: str
+    holder: str
+
+    def claim(self, idempotent: bool) -> Claim:
+        return self.ledger.claim(self.key, self.holder, idempotent)
+
+    def record_job(self, job: JobHandle) -> None:
+        self.ledger.record_job(self.key, self.holder, job)
+
+    def release(self, outcome: ReleaseOutcome) -> None:
+        self.ledger.release(self.key, self.holder, outcome)
+
+    def abandon(self) -> None:
+        self.ledger.abandon(self.key, self.holder)
+

@@ -23,7 +23,7 @@ from typing import Any, Callable, Generator, Literal
 from schemas import JobHandle, Modality
 
 from .base import AnyConfig, AnyRequest, Deadline, JobProvider, JobStatus, ProgressCallback, ProviderContext, ProviderOutput
-from .claims import SUBMIT, Claim, JobLedger
+from .claims import SUBMIT, Claim, ClaimedKey
 from .errors import (
     GenerationFailedError,
     GenerationTimeoutError,
@@ -84,44 +84,41 @@ def job_steps(
     request: AnyRequest,
     request_id: str,
     resume: JobHandle | None = None,
-    ledger: JobLedger | None = None,
-    key: str | None = None,
+    slot: ClaimedKey | None = None,
 ) -> Steps:
     """Submit a job and follow it to its output, never paying twice for it.
 
     With ``resume``, follow that job (already paid for) instead of submitting. With a
-    ``ledger``, ``key`` is claimed, submitted and recorded in one blocking call (after
-    the provider's limits let it through, so a claim never waits in a queue), and a job
-    some other worker paid for is followed instead (see ``providers.claims``).
+    ledger ``slot``, its key is claimed, submitted and recorded in one blocking call
+    (after the provider's limits let it through, so a claim never waits in a queue), and
+    a job some other worker paid for is followed instead (see ``providers.claims``).
     """
     if resume is not None:
-        return (yield from _follow(provider, ctx, resume, request_id, ledger, key))
+        return (yield from _follow(provider, ctx, resume, request_id, slot))
     while True:
-        submitted = yield _call(ctx, "submit", partial(_claim_and_submit, provider, ctx, request, request_id, ledger, key))
+        submitted = yield _call(ctx, "submit", partial(_claim_and_submit, provider, ctx, request, request_id, slot))
         if isinstance(submitted, Claim) and submitted.action == "wait":
             yield Sleep(submitted.wait_seconds)
             continue
         break
     if isinstance(submitted, Claim):  # another worker paid for it: follow that job
-        return (yield from _follow(provider, ctx, submitted.job, request_id, ledger, key))  # type: ignore[arg-type]
+        return (yield from _follow(provider, ctx, submitted.job, request_id, slot))  # type: ignore[arg-type]
     if isinstance(submitted, ProviderOutput):
         return submitted
-    return (yield from follow_job(provider, ctx, submitted, request_id, ledger, key))
+    return (yield from follow_job(provider, ctx, submitted, request_id, slot))
 
 
-def _follow(
-    provider: JobProvider, ctx: ProviderContext, job: JobHandle, request_id: str, ledger: JobLedger | None, key: str | None
-) -> Steps:
+def _follow(provider: JobProvider, ctx: ProviderContext, job: JobHandle, request_id: str, slot: ClaimedKey | None) -> Steps:
     ctx.job = job
     ctx.deadline = Deadline(ctx.config.timeout)
-    return (yield from follow_job(provider, ctx, job, request_id, ledger, key))
+    return (yield from follow_job(provider, ctx, job, request_id, slot))
 
 
-def claim_steps(ledger: JobLedger, key: str, holder: str, idempotent: bool) -> Steps:
+def claim_steps(slot: ClaimedKey, idempotent: bool) -> Steps:
     """Ask the ledger until it says submit or follow (it raises when neither is safe),
     waiting while another worker's live claim holds the key."""
     while True:
-        claim: Claim = yield Call(partial(ledger.claim, key, holder, idempotent), kind="ledger")
+        claim: Claim = yield Call(partial(slot.claim, idempotent), kind="ledger")
         if claim.action != "wait":
             return claim
         yield Sleep(claim.wait_seconds)
@@ -132,22 +129,21 @@ def _claim_and_submit(
     ctx: ProviderContext,
     request: AnyRequest,
     holder: str,
-    ledger: JobLedger | None,
-    key: str | None,
+    slot: ClaimedKey | None,
 ) -> JobHandle | ProviderOutput | Claim:
     """Claim ``key``, submit, record the job: one blocking call, so the job id is written
     the moment the provider's answer arrives. Returns the ledger's claim instead when it
     says wait or follow; raises the submit's error (after telling the ledger)."""
-    if ledger is None or key is None:
+    if slot is None:
         claim = SUBMIT
         if provider.idempotency_header is not None:
             # Without a ledger, retries of this attempt's submit still share one idempotency key.
             claim = Claim("submit", idempotency_key=f"mediagen-{holder}-{ctx.config.provider}-{ctx.model}")
     else:
-        claim = ledger.claim(key, holder, provider.idempotency_header is not None)
+        claim = slot.claim(provider.idempotency_header is not None)
         if claim.action != "submit":
             return claim
-    reservation = _reserve_spend(ctx, request, ledger, key, holder)
+    reservation = _reserve_spend(ctx, request, slot)
     try:
         submitted = _submit(provider, ctx, request, claim.idempotency_key)
     except MediagenError as exc:
@@ -156,14 +152,14 @@ def _claim_and_submit(
                 ctx.charge = reservation.estimate  # it may have been billed: it counts
             else:
                 ctx.spend.release(reservation)
-        raise _submit_failed(ctx, exc, claim, ledger, key, holder) from None
+        raise _submit_failed(ctx, exc, claim, slot) from None
     if reservation is not None:
         ctx.charge = reservation.estimate
     if isinstance(submitted, JobHandle):
         ctx.job = submitted
-        if ledger is not None and key is not None:
+        if slot is not None:
             try:
-                ledger.record_job(key, holder, submitted)
+                slot.record_job(submitted)
             except MediagenError:
                 # The job is paid for: follow it all the same. The ledger has stopped new submits.
                 log.warning("job %s of %s/%s could not be recorded in the ledger; following it anyway",
@@ -171,9 +167,7 @@ def _claim_and_submit(
     return submitted
 
 
-def _reserve_spend(
-    ctx: ProviderContext, request: AnyRequest, ledger: JobLedger | None, key: str | None, holder: str
-) -> Any:
+def _reserve_spend(ctx: ProviderContext, request: AnyRequest, slot: ClaimedKey | None) -> Any:
     """Commit this submit's estimated cost against the budget (``ctx.spend``), atomically;
     a submit over the cap raises ``BudgetExceededError`` after releasing the claim as
     rejected, so a rerun with a larger budget may submit it."""
@@ -182,8 +176,8 @@ def _reserve_spend(
     try:
         return ctx.spend.reserve(ctx.modality, ctx.config, request)
     except MediagenError:
-        if ledger is not None and key is not None:
-            ledger.release(key, holder, "rejected")
+        if slot is not None:
+            slot.release("rejected")
         raise
 
 
@@ -208,18 +202,16 @@ def may_have_been_accepted(error: MediagenError) -> bool:
     return bool(getattr(error, "request_sent", True))
 
 
-def _submit_failed(
-    ctx: ProviderContext, error: MediagenError, claim: Claim, ledger: JobLedger | None, key: str | None, holder: str
-) -> MediagenError:
+def _submit_failed(ctx: ProviderContext, error: MediagenError, claim: Claim, slot: ClaimedKey | None) -> MediagenError:
     """The error to raise for a failed submit, after telling the ledger what it means."""
     if not may_have_been_accepted(error):
-        if ledger is not None and key is not None:
-            ledger.release(key, holder, "rejected")
+        if slot is not None:
+            slot.release("rejected")
         return error
     if ctx.provider.idempotency_header is not None and claim.idempotency_key is not None:
         return error  # retrying with the same idempotency key finds the job instead of paying again
-    if ledger is not None and key is not None:
-        ledger.release(key, holder, "uncertain")
+    if slot is not None:
+        slot.release("uncertain")
     return PossiblyPaidError(
         f"the submit's answer was lost ({error.message}); the provider may have accepted and billed it, "
         "so it is not sent again (rerun with --resubmit_uncertain to pay again on purpose)",
@@ -240,8 +232,7 @@ def follow_job(
     ctx: ProviderContext,
     job: JobHandle,
     request_id: str,
-    ledger: JobLedger | None = None,
-    key: str | None = None,
+    slot: ClaimedKey | None = None,
 ) -> Steps:
     """Poll ``job`` until it completes (then fetch) or fails, within deadline and poll budget.
 
@@ -254,7 +245,7 @@ def follow_job(
         if wait > 0:
             yield Sleep(min(wait, max(ctx.deadline.remaining(), 0.0)))
         if ctx.deadline.expired() or job.polls >= ctx.config.max_poll_attempts:
-            raise (yield from _give_up_on(provider, ctx, job, ledger, key, request_id)) from None
+            raise (yield from _give_up_on(provider, ctx, job, slot)) from None
         try:
             status: JobStatus = yield from _job_call(ctx, "poll", partial(provider.poll, ctx, job))
             job = job.polled()
@@ -262,12 +253,12 @@ def follow_job(
             if status.state == "completed":
                 return (yield from _job_call(ctx, "fetch", partial(provider.fetch, ctx, job)))
         except MediagenError as exc:
-            raise (yield from _job_call_failed(exc, job, ledger, key, request_id)) from None
+            raise (yield from _job_call_failed(exc, job, slot)) from None
         if status.state == "failed":
             failure = status.failure or GenerationFailedError("job failed without a reason")
             _annotate(failure, ctx, job)
-            if ledger is not None and key is not None:
-                yield Call(partial(ledger.release, key, request_id, "failed"), kind="ledger")
+            if slot is not None:
+                yield Call(partial(slot.release, "failed"), kind="ledger")
             raise failure
         yield Emit(status_update(ctx.modality, request_id, status))
         wait = status.poll_after if status.poll_after is not None else float(ctx.config.poll_interval)
@@ -277,22 +268,18 @@ GONE_STATUSES = frozenset({404, 410})
 """A poll or fetch answered with these: the provider no longer knows the job."""
 
 
-def _job_call_failed(
-    error: MediagenError, job: JobHandle, ledger: JobLedger | None, key: str | None, holder: str
-) -> Steps:
+def _job_call_failed(error: MediagenError, job: JobHandle, slot: ClaimedKey | None) -> Steps:
     """A poll or fetch failed for good: a job the provider no longer knows frees its key;
     any other failure leaves the job resumable by the next try (``unfinished_job``)."""
     if getattr(error, "status_code", None) in GONE_STATUSES:
-        if ledger is not None and key is not None:
-            yield Call(partial(ledger.release, key, holder, "gone"), kind="ledger")
+        if slot is not None:
+            yield Call(partial(slot.release, "gone"), kind="ledger")
         return error
     error.unfinished_job = job  # type: ignore[attr-defined]
     return error
 
 
-def _give_up_on(
-    provider: JobProvider, ctx: ProviderContext, job: JobHandle, ledger: JobLedger | None, key: str | None, holder: str
-) -> Steps:
+def _give_up_on(provider: JobProvider, ctx: ProviderContext, job: JobHandle, slot: ClaimedKey | None) -> Steps:
     """The timeout error for a job past its deadline, after cancelling it where possible."""
     error = _job_timeout(ctx, job)
     ctx.deadline = Deadline(CANCEL_SECONDS)
@@ -302,9 +289,8 @@ def _give_up_on(
         log.warning("cancelling job %s of %s/%s failed: %s", job.job_id, ctx.provider.name, ctx.model, exc.message)
         cancelled = False
     error.message += "; cancelled" if cancelled else "; left running (no cancel call), a rerun picks up its result"
-    if ledger is not None and key is not None:
-        finish = partial(ledger.release, key, holder, "cancelled") if cancelled else partial(ledger.abandon, key, holder)
-        yield Call(finish, kind="ledger")
+    if slot is not None:
+        yield Call(partial(slot.release, "cancelled") if cancelled else slot.abandon, kind="ledger")
     return error
 
 
@@ -352,11 +338,10 @@ def provider_attempt_steps(
     request: AnyRequest,
     request_id: str,
     resume: JobHandle | None = None,
-    ledger: JobLedger | None = None,
-    key: str | None = None,
+    slot: ClaimedKey | None = None,
 ) -> Steps:
     """One attempt on a built-in provider, ending in the typed response."""
-    output: ProviderOutput = yield from job_steps(provider, ctx, request, request_id, resume, ledger, key)
+    output: ProviderOutput = yield from job_steps(provider, ctx, request, request_id, resume, slot)
     ctx.provider_request_id = output.request_id or (ctx.job.request_id or ctx.job.job_id if ctx.job else None)
     return (yield Call(partial(build_response, ctx, output, request_id, request)))
 

@@ -15,7 +15,7 @@ from typing import Any
 from schemas import AttemptMetadata, ExecutionMetadata, JobHandle, Modality, utc_now
 
 from .base import AnyConfig, AnyRequest, JobProvider, ProgressCallback
-from .claims import JobLedger
+from .claims import ClaimedKey, JobLedger
 from .driver import (
     GONE_STATUSES,
     Call,
@@ -114,7 +114,7 @@ def chain_steps(
     metadata = ExecutionMetadata(configs_in_chain=len(chain))
     last_error: MediagenError | None = None
     for position, (cfg, handler) in enumerate(zip(chain, handlers), start=1):
-        key = keys[position - 1] if keys is not None else None
+        slot = ClaimedKey(ledger, keys[position - 1], request_id) if ledger is not None and keys is not None else None
         follow = _resumable(resume, cfg)
         try_number = 0
         if position > 1:
@@ -129,7 +129,7 @@ def chain_steps(
             try:
                 _check_supported(handler, modality, request, cfg)
                 response, provider_request_id, cost = yield from _attempt_steps(
-                    handler, modality, cfg, request, request_id, try_number, follow, ledger, key, spend, on_progress
+                    handler, modality, cfg, request, request_id, try_number, follow, slot, spend, on_progress
                 )
             except UnsupportedRequestError as exc:
                 attempt("skipped", exc)
@@ -209,8 +209,7 @@ def _attempt_steps(
     request_id: str,
     try_number: int,
     resume: JobHandle | None = None,
-    ledger: JobLedger | None = None,
-    key: str | None = None,
+    slot: ClaimedKey | None = None,
     spend: Spend | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Steps:
@@ -221,7 +220,7 @@ def _attempt_steps(
         ctx = handler.context(cfg, modality, try_number=try_number)
         ctx.spend = spend
         try:
-            response = yield from provider_attempt_steps(handler, ctx, request, request_id, resume, ledger, key)
+            response = yield from provider_attempt_steps(handler, ctx, request, request_id, resume, slot)
         except MediagenError as exc:
             if exc.request_id is None and ctx.job is not None:
                 exc.request_id = ctx.job.request_id or ctx.job.job_id
@@ -235,23 +234,23 @@ def _attempt_steps(
         if ctx.charge is not None:
             cost = spend.book.actual(modality, cfg, request, ctx.charge, getattr(response, "raw_response", None))
         return response, ctx.provider_request_id, cost
-    if ledger is not None and key is not None:
+    if slot is not None:
         # A custom handler's call is paid for like a submit: claim it first.
-        claim = yield from claim_steps(ledger, key, request_id, idempotent=False)
+        claim = yield from claim_steps(slot, idempotent=False)
         if claim.action == "follow":
             raise PossiblyPaidError(f"a job of {cfg.provider}/{cfg.model} is recorded for this request, but "
                                     "custom handlers cannot be re-attached to", provider=cfg.provider, model=cfg.model)
     try:
         reservation = spend.reserve(modality, cfg, request)
     except MediagenError:
-        if ledger is not None and key is not None:
-            yield Call(partial(ledger.release, key, request_id, "rejected"), kind="ledger")
+        if slot is not None:
+            yield Call(partial(slot.release, "rejected"), kind="ledger")
         raise
     try:
         response = yield from _custom_handler_steps(handler, modality, cfg, request, on_progress)
     except MediagenError as exc:
-        if ledger is not None and key is not None:
-            yield Call(partial(ledger.release, key, request_id, "failed"), kind="ledger")
+        if slot is not None:
+            yield Call(partial(slot.release, "failed"), kind="ledger")
         if isinstance(exc, UnsupportedRequestError):
             spend.release(reservation)  # the handler lacks the modality: nothing was called
         else:
