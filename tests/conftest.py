@@ -25,3 +25,14 @@ def emulator(emulator_server: ProviderEmulator) -> Iterator[ProviderEmulator]:
     errors = list(emulator_server.handler_errors)
     if errors:
         pytest.fail("emulator route handler error(s):\n" + "\n".join(errors), pytrace=False)
+
+
+def serve_retired_models(monkeypatch: pytest.MonkeyPatch, models: dict, prefix: str = "") -> None:
+    """Lift the retirement of the catalog entries in ``models`` whose names start with
+    ``prefix``, for this test only, so a retired model's wire protocol can still be tested."""
+    from providers.capabilities import Lifecycle
+
+    for name, caps in list(models.items()):
+        if name.startswith(prefix):
+            monkeypatch.setitem(models, name, caps.model_copy(update={"lifecycle": Lifecycle()}))
+

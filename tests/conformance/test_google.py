@@ -26,6 +26,7 @@ from providers import RetryPolicy, generate_image, generate_video
 from providers.errors import MediagenError, UnsupportedRequestError
 from schemas import ImageGenerationConfig, VideoGenerationConfig
 from tests.conformance.sdk_oracle import strictly, wire
+from tests.conftest import serve_retired_models
 from tests.emulator import Fault
 
 genai = pytest.importorskip("google.genai")
@@ -45,12 +46,9 @@ IMAGE_MODEL = "gemini-3.1-flash-image"
 @pytest.fixture
 def imagen_served(monkeypatch):
     """Imagen is retired in our catalog; compare its protocol as if it were still served."""
-    from providers.capabilities import Lifecycle
     from providers.google import GOOGLE_MODELS
 
-    for model, caps in list(GOOGLE_MODELS.items()):
-        if model.startswith("imagen-"):
-            monkeypatch.setitem(GOOGLE_MODELS, model, caps.model_copy(update={"lifecycle": Lifecycle()}))
+    serve_retired_models(monkeypatch, GOOGLE_MODELS, "imagen-")
 
 
 @pytest.fixture

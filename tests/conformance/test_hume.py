@@ -16,11 +16,11 @@ import json
 import pytest
 
 from providers import generate_sts, generate_tts
-from providers.capabilities import Lifecycle
 from providers.http import data_url
 from providers.hume import FORMATS, HUME_SAMPLE_RATE, HumeProvider
 from schemas import AudioGenerationConfig, AudioOutputFormat
 from tests.conformance.sdk_oracle import strictly, wire
+from tests.conftest import serve_retired_models
 from tests.providers.speech_helpers import decode
 
 hume = pytest.importorskip("hume")
@@ -47,8 +47,7 @@ TTS_CASES = [
 
 @pytest.fixture(autouse=True)
 def active_hume(monkeypatch):
-    active = {name: caps.model_copy(update={"lifecycle": Lifecycle()}) for name, caps in HumeProvider.models.items()}
-    monkeypatch.setattr(HumeProvider, "models", active)
+    serve_retired_models(monkeypatch, HumeProvider.models)
 
 
 def sdk(emulator) -> "hume.HumeClient":

@@ -32,11 +32,11 @@ import pytest
 from PIL import Image
 
 from providers import RetryPolicy, generate_image, generate_video
-from providers.capabilities import Lifecycle
 from providers.media import probe_media
 from providers.openai import OpenAIProvider, QUALITIES, image_family
 from schemas import ImageGenerationConfig, VideoGenerationConfig
 from tests.conformance.sdk_oracle import multipart, strictly, wire
+from tests.conftest import serve_retired_models
 from tests.emulator import Fault
 
 openai = pytest.importorskip("openai")
@@ -51,9 +51,7 @@ BODY_TYPES = ("multipart/form-data", "application/json")
 def sora_still_served(monkeypatch):
     """The Sora models are retired in our catalog (skipped before HTTP); the wire is
     compared as if they were served, which is what the SDK still does."""
-    for name, caps in list(OpenAIProvider.models.items()):
-        if name.startswith("sora-"):
-            monkeypatch.setitem(OpenAIProvider.models, name, caps.model_copy(update={"lifecycle": Lifecycle()}))
+    serve_retired_models(monkeypatch, OpenAIProvider.models, "sora-")
 
 
 @pytest.fixture

@@ -45,6 +45,7 @@ from schemas import (
     VideoGenerationConfig,
     VideoGenerationRequest,
 )
+from tests.conftest import serve_retired_models
 from tests.emulator import Fault
 
 FAST = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
@@ -74,12 +75,9 @@ IMAGE_MODEL = "gemini-3.1-flash-image"
 @pytest.fixture
 def imagen_served(monkeypatch):
     """Imagen is retired in the catalog; the protocol tests pretend it is still served."""
-    from providers.capabilities import Lifecycle
     from providers.google import GOOGLE_MODELS
 
-    for model, caps in list(GOOGLE_MODELS.items()):
-        if model.startswith("imagen-"):
-            monkeypatch.setitem(GOOGLE_MODELS, model, caps.model_copy(update={"lifecycle": Lifecycle()}))
+    serve_retired_models(monkeypatch, GOOGLE_MODELS, "imagen-")
 
 
 def image_config(emu, model=IMAGE_MODEL, vertex=False, **fields) -> ImageGenerationConfig:

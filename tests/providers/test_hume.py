@@ -14,7 +14,6 @@ import json
 import pytest
 
 from providers import RetryPolicy, generate_sts, generate_sts_async, generate_tts, generate_tts_async
-from providers.capabilities import Lifecycle
 from providers.errors import (
     ContentModerationError,
     GenerationFailedError,
@@ -26,6 +25,7 @@ from providers.http import data_url
 from providers.hume import HumeProvider
 from providers.media import probe_media
 from schemas import AudioGenerationConfig, AudioOutputFormat, MockConfig
+from tests.conftest import serve_retired_models
 from tests.emulator import Fault
 from tests.providers.speech_helpers import audio_of, decode, numbered_summary
 
@@ -38,8 +38,7 @@ SHIPPED_MODELS = dict(HumeProvider.models)
 @pytest.fixture(autouse=True)
 def active_hume(monkeypatch):
     """The catalog's Hume models with the retirement lifted, so the client can be exercised."""
-    active = {name: caps.model_copy(update={"lifecycle": Lifecycle()}) for name, caps in SHIPPED_MODELS.items()}
-    monkeypatch.setattr(HumeProvider, "models", active)
+    serve_retired_models(monkeypatch, HumeProvider.models)
 
 
 def hume(emulator, model: str = "octave-2", **fields) -> AudioGenerationConfig:

@@ -21,10 +21,10 @@ from providers.errors import (
     ProviderHTTPError,
     UnsupportedRequestError,
 )
-from providers.capabilities import Lifecycle
 from providers.media import probe_media
 from providers.openai import OpenAIProvider
 from schemas import ImageGenerationConfig, MockConfig, VideoGenerationConfig, VideoGenerationRequest
+from tests.conftest import serve_retired_models
 from tests.emulator import Fault
 
 FAST = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
@@ -40,9 +40,7 @@ def sora_still_served(monkeypatch):
     every request is skipped before HTTP (tested below). The wire behaviour is tested
     as if they were still served: the SDK still carries the methods, and Azure serves
     the same client code."""
-    for name in SORA_MODELS:
-        active = OpenAIProvider.models[name].model_copy(update={"lifecycle": Lifecycle()})
-        monkeypatch.setitem(OpenAIProvider.models, name, active)
+    serve_retired_models(monkeypatch, OpenAIProvider.models, "sora-")
 
 
 def video_config(emulator, model="sora-2", **fields) -> VideoGenerationConfig:
