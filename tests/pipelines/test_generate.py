@@ -261,7 +261,8 @@ def test_beam_metrics_count_rows_by_provider_and_status(tmp_path):
     import apache_beam as beam
     from apache_beam.metrics.metric import MetricsFilter
 
-    from pipelines.generate import build_graph, build_parser
+    from pipelines.generate import build_parser
+    from pipelines.graph import build_graph
     from pipelines.job_file import parse_job
 
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"m{i}", "prompt": f"metric {i}", "size": "64x64"} for i in range(3)])
