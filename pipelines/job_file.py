@@ -7,13 +7,18 @@ any spelling of ``api_key``, is refused without showing it.
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 from typing import Any
 
 import pydantic
 
 from providers.redaction import KEY_SOURCE_FIELDS, MASK, is_secret_name
 from schemas import JobConfig
+
+
+log = logging.getLogger("mediagen")
 
 
 class JobFileError(ValueError):
@@ -36,7 +41,60 @@ def load_job(path: str) -> JobConfig:
         raise JobFileError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
     except yaml.YAMLError as exc:
         raise JobFileError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
-    return parse_job(data, path)
+    job = parse_job(data, path)
+    check_providers(job, path)
+    return job
+
+
+def check_providers(job: JobConfig, source: str = "<job>") -> None:
+    """What can be known before a run: every provider name of a config or fallback that is
+    not mocked is one this installation serves (built in or registered), with a did-you-mean
+    when it is not; limits and prices name a provider of the job or a known one; a model the
+    provider's catalog does not list is a warning (new models work before the catalog knows them)."""
+    from providers.capabilities import family_key
+    from providers.registry import UnknownProviderError, get_provider, known_providers
+
+    known = known_providers()
+    for location, entry in _config_locations(job):
+        if entry.is_mocked:  # served by the mock whatever its provider is called
+            continue
+        if entry.provider not in known:
+            raise JobFileError(f"{source}: {location}.provider: {unknown_name(entry.provider, known, 'provider')}")
+        try:
+            models = getattr(get_provider(entry.provider), "models", None)
+        except UnknownProviderError as exc:
+            raise JobFileError(f"{source}: {location}.provider: {exc}") from None
+        if models and family_key(entry.model, models) is None:
+            guess = difflib.get_close_matches(entry.model, list(models), n=1)
+            log.warning("%s: %s.model: %r is not in %s's catalog%s; it is sent as given", source, location,
+                        entry.model, entry.provider, f" (did you mean {guess[0]!r}?)" if guess else "")
+    named = set(known) | {entry.provider for _, entry in _config_locations(job)}
+    for section, names in (("limits", job.limits), ("prices", job.prices)):
+        for name in names:
+            provider = name.split("/", 1)[0]
+            if provider not in named:
+                raise JobFileError(f"{source}: {section}.{name}: {unknown_name(provider, known, 'provider')}")
+
+
+def unknown_name(value: str, known: list[str], what: str) -> str:
+    """"unknown provider 'fall'; did you mean 'fal'? (known: ...)"."""
+    guess = difflib.get_close_matches(value, known, n=1)
+    hint = f"; did you mean {guess[0]!r}?" if guess else ""
+    return f"unknown {what} {value!r}{hint} (known: {', '.join(known)})"
+
+
+def _config_locations(job: JobConfig) -> list[tuple[str, Any]]:
+    """(field path, entry) of every config and fallback: configs[0], configs[0].fallback_configs[1]..."""
+    found: list[tuple[str, Any]] = []
+
+    def walk(entry: Any, where: str) -> None:
+        found.append((where, entry))
+        for index, fallback in enumerate(entry.fallback_configs):
+            walk(fallback, f"{where}.fallback_configs[{index}]")
+
+    for index, entry in enumerate(job.configs):
+        walk(entry, f"configs[{index}]")
+    return found
 
 
 def parse_job(data: Any, source: str = "<job>") -> JobConfig:

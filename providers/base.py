@@ -34,7 +34,7 @@ from schemas import (
 
 from schemas.base import normalise_api_key
 
-from .capabilities import PERMISSIVE, ModelCapabilities, check_request
+from .capabilities import ModelCapabilities, check_request, family_lookup
 from .errors import MediagenError, ProviderAuthError
 
 AnyConfig = Union[VideoGenerationConfig, ImageGenerationConfig, AudioGenerationConfig]
@@ -161,6 +161,9 @@ class ProviderContext:
     """The worker's spend control (``providers.pricing.Spend``): prices and caps each submit."""
     charge: Any = None
     """This attempt's cost estimate once its submit was sent (``providers.pricing.CostEstimate``)."""
+    queued_seconds: float | None = None
+    """Time this attempt's submit waited behind our own limits (slots, rate tokens, the call
+    pool) before it ran; None until it is measured (set by ``providers.driver``)."""
 
     @property
     def model(self) -> str:
@@ -218,12 +221,8 @@ class JobProvider:
     def capabilities(self, model: str) -> ModelCapabilities:
         """What ``model`` accepts: its entry in ``models``, else the longest matching
         ``prefix*`` family, else nothing restricted beyond the provider's modalities."""
-        if model in self.models:
-            return self.models[model]
-        families = [key for key in self.models if key.endswith("*") and model.startswith(key[:-1])]
-        if families:
-            return self.models[max(families, key=len)]
-        return ModelCapabilities(modalities=self.modalities)
+        caps = family_lookup(self.models, model)
+        return caps if caps is not None else ModelCapabilities(modalities=self.modalities)
 
     def check_request(self, modality: Modality, request: AnyRequest, config: AnyConfig) -> None:
         """Raise ``UnsupportedRequestError`` when this config cannot serve the request."""
@@ -348,8 +347,3 @@ def _pooled_session(pool_size: int) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
-
-
-def permissive_capabilities(modality: Modality) -> ModelCapabilities:
-    """Capabilities that restrict nothing beyond one modality."""
-    return PERMISSIVE[modality]

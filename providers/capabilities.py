@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -190,4 +190,17 @@ def _check_max(field: str, value: int | None, maximum: int | None) -> str | None
     return f"{field}={value} exceeds the model's maximum of {maximum}"
 
 
-PERMISSIVE = {m: ModelCapabilities(modalities=frozenset({m})) for m in ("video", "image", "tts", "sts")}
+def family_key(model: str, table: Mapping[str, Any]) -> str | None:
+    """The key of ``table`` describing ``model``: ``model`` itself, else the longest
+    ``prefix*`` key it starts with. The package's one model-family rule (capabilities,
+    prices, field mappings)."""
+    if model in table:
+        return model
+    families = [key for key in table if key.endswith("*") and model.startswith(key[:-1])]
+    return max(families, key=len) if families else None
+
+
+def family_lookup(table: Mapping[str, Any], model: str, default: Any = None) -> Any:
+    """``table``'s entry for ``model`` by :func:`family_key`, else ``default``."""
+    key = family_key(model, table)
+    return table[key] if key is not None else default

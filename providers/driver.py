@@ -35,8 +35,10 @@ from .responses import build_response, completed_update, failed_update, status_u
 
 log = logging.getLogger(__name__)
 
+clock: Callable[[], float] = time.monotonic
+"""The clock that measures ``queued_seconds`` (tests replace it)."""
 
-CallKind = Literal["submit", "poll", "fetch", "ledger", "other"]
+CallKind = Literal["submit", "poll", "fetch", "ledger", "other", "cpu"]
 
 
 @dataclass
@@ -44,7 +46,9 @@ class Call:
     """Run a blocking function and send its result back into the generator.
 
     ``kind`` and ``provider`` let a driver apply per-provider limits (submit and poll
-    budgets) without knowing anything else about the call.
+    budgets) without knowing anything else about the call. Kind ``cpu`` marks quick,
+    pure-CPU work (no I/O, no waiting): drivers run it inline, on their own thread,
+    instead of handing it to a worker thread and back.
     """
 
     fn: Callable[[], Any]
@@ -66,6 +70,7 @@ class CallWithTimeout:
 @dataclass
 class Sleep:
     seconds: float
+    retry_of: tuple[str, str | None] | None = None  # (provider, model) when this is a retry's backoff: counted
 
 
 @dataclass
@@ -96,7 +101,8 @@ def job_steps(
     if resume is not None:
         return (yield from _follow(provider, ctx, resume, request_id, slot))
     while True:
-        submitted = yield _call(ctx, "submit", partial(_claim_and_submit, provider, ctx, request, request_id, slot))
+        ready_at = clock()
+        submitted = yield _call(ctx, "submit", partial(_claim_and_submit, provider, ctx, request, request_id, slot, ready_at))
         if isinstance(submitted, Claim) and submitted.action == "wait":
             yield Sleep(submitted.wait_seconds)
             continue
@@ -130,10 +136,16 @@ def _claim_and_submit(
     request: AnyRequest,
     holder: str,
     slot: ClaimedKey | None,
+    ready_at: float | None = None,
 ) -> JobHandle | ProviderOutput | Claim:
     """Claim ``key``, submit, record the job: one blocking call, so the job id is written
     the moment the provider's answer arrives. Returns the ledger's claim instead when it
-    says wait or follow; raises the submit's error (after telling the ledger)."""
+    says wait or follow; raises the submit's error (after telling the ledger).
+
+    ``ready_at`` (``clock()`` when the step was yielded): the wait until this call runs,
+    behind the driver's limits, is added to ``ctx.queued_seconds``."""
+    if ready_at is not None:
+        ctx.queued_seconds = (ctx.queued_seconds or 0.0) + max(0.0, clock() - ready_at)
     if slot is None:
         claim = SUBMIT
         if provider.idempotency_header is not None:
@@ -311,7 +323,7 @@ def _job_call(ctx: ProviderContext, kind: CallKind, fn: Callable[[], Any]) -> St
                 raise
             backoff = min(30.0, 2.0 ** (failures - 1)) * (0.5 + random.random() / 2)
             wait = max(backoff, exc.retry_after or 0.0)
-            yield Sleep(min(wait, max(ctx.deadline.remaining(), 0.0)))
+            yield Sleep(min(wait, max(ctx.deadline.remaining(), 0.0)), retry_of=(ctx.config.provider, ctx.model))
 
 
 def _job_timeout(ctx: ProviderContext, job: JobHandle) -> GenerationTimeoutError:
@@ -343,7 +355,7 @@ def provider_attempt_steps(
     """One attempt on a built-in provider, ending in the typed response."""
     output: ProviderOutput = yield from job_steps(provider, ctx, request, request_id, resume, slot)
     ctx.provider_request_id = output.request_id or (ctx.job.request_id or ctx.job.job_id if ctx.job else None)
-    return (yield Call(partial(build_response, ctx, output, request_id, request)))
+    return (yield Call(partial(build_response, ctx, output, request_id, request), kind="cpu"))
 
 
 # -- executing steps -----------------------------------------------------------------
@@ -384,7 +396,7 @@ async def drive_async(steps: Steps, on_progress: ProgressCallback | None) -> Any
         value, error = None, None
         try:
             if isinstance(step, Call):
-                value = await asyncio.to_thread(step.fn)
+                value = step.fn() if step.kind == "cpu" else await asyncio.to_thread(step.fn)
             elif isinstance(step, CallWithTimeout):
                 value = await _call_async_with_timeout(step)
             elif isinstance(step, Sleep):

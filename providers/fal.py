@@ -17,6 +17,9 @@ both frames on Veo 3.1, ``reference-to-video`` for reference images (Veo 3.1,
 Seedance lite). An image endpoint named explicitly stays an image endpoint; it is
 skipped for a request without a first frame.
 
+Each family's payload fields are a ``providers.field_mapping.FieldMapping`` (``fields``);
+``register_field_mapping("fal", "<model id or prefix*>", mapping)`` maps a model at runtime.
+
 Facts this module relies on ([C] confirmed from public docs / SDK sources read,
 [I] inferred, unverified). The queue protocol is checked against the official
 ``fal-client`` SDK in tests/conformance/test_fal.py (paths, methods, ``Key`` auth,
@@ -87,7 +90,7 @@ header names, status/result shapes); model inputs against fal's model API pages.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping, TypeVar
 from urllib.parse import urlencode
 
 import requests
@@ -95,7 +98,7 @@ import requests
 from schemas import ImageGenerationRequest, JobHandle, TTSRequest, VideoGenerationRequest
 
 from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, JobStatus, ProviderContext, ProviderOutput
-from .capabilities import ModelCapabilities
+from .capabilities import ModelCapabilities, family_lookup
 from .check import KeyCheck
 from .errors import (
     ContentModerationError,
@@ -107,7 +110,8 @@ from .errors import (
     UnsupportedRequestError,
     is_transient_status,
 )
-from .http import error_text, media_url_or_data_url, send
+from .field_mapping import REQUEST, SPREAD, Field, FieldMapping, lookup, registered_field_mapping, seconds_suffix
+from .http import config_headers, error_text, media_url_or_data_url, send
 from .media import CONTENT_TYPES, parse_size
 from .pricing import price_sheet
 from .speech import primary_language
@@ -137,6 +141,8 @@ RETRYABLE_ERROR_TYPES = frozenset(
         "internal_error",
     }
 )
+SUBMIT_HEADERS = {"queue_priority": "X-Fal-Queue-Priority", "request_timeout": "X-Fal-Request-Timeout"}
+"""provider_config settings sent as submit headers."""
 _ALL_RATIOS = ("16:9", "9:16", "1:1", "4:3", "21:9")
 
 # ----------------------------------------------------------------------------- video families
@@ -154,35 +160,32 @@ class VideoFamily:
     frame_fields: Mapping[Mode, tuple[str, str | None]] = field(default_factory=dict)
     """Per image mode: (first frame field, last frame field)."""
     reference_field: str | None = None
-    duration: Callable[[int], Any] | None = str
-    duration_field: str = "duration"
-    aspect_modes: frozenset[Mode] = frozenset({"text", "image", "first_last", "reference"})
+    fields: FieldMapping = FieldMapping()
+    """The payload fields (modes: the endpoint modes that take each)."""
     text_aspect: str | None = None
     """Aspect ratio the text endpoint produces when aspect_ratio is not a parameter."""
-    resolution_values: Mapping[str, str] | None = None
-    """Our resolution -> wire value; None: resolution is fixed by the model, not sent."""
     resolutions_for: Callable[[str, Mode], tuple[str, ...]] | None = None
     """Resolutions a given endpoint can produce, when that depends on the tier."""
     mode_problem: Callable[[str, Mode], str | None] | None = None
-    audio_field: str | None = None
-    enhance_field: str | None = None
-    negative_prompt: bool = False
-    seed: bool = False
     video_input: Literal["optional", "required", "by_id"] = "optional"
     """``required``: the endpoint edits/extends ``request.video`` (sent as ``video_url``);
     ``by_id``: it remixes an earlier generation named by ``extra_params["video_id"]``."""
 
 
-def _identity(*values: str) -> dict[str, str]:
-    return {v: v for v in values}
-
-
-def _seconds_suffix(seconds: int) -> str:
-    return f"{seconds}s"
-
-
 def _frames_at_16fps(seconds: int) -> int:
     return 16 * seconds + 1
+
+
+_PROMPT = Field("prompt", "prompt", send_empty=True)
+_DURATION = Field("duration", "duration_seconds", str)
+_DURATION_S = Field("duration", "duration_seconds", seconds_suffix)
+_NUM_FRAMES = Field("num_frames", "duration_seconds", _frames_at_16fps)
+_ASPECT = Field("aspect_ratio", "aspect_ratio")
+_TEXT_ASPECT = Field("aspect_ratio", "aspect_ratio", modes=frozenset({"text"}))
+_RESOLUTION = Field("resolution", "resolution")
+_AUDIO = Field("generate_audio", "generate_audio")
+_NEGATIVE = Field("negative_prompt", "negative_prompt")
+_SEED = Field("seed", "seed")
 
 
 def _video_caps(**kwargs: Any) -> ModelCapabilities:
@@ -233,12 +236,8 @@ VEO3 = VideoFamily(
     ),
     routes={"text": "", "image": "image-to-video"},
     frame_fields=_VEO_FRAMES,
-    duration=_seconds_suffix,
-    resolution_values=_identity("720p", "1080p"),
-    audio_field="generate_audio",
-    enhance_field="enhance_prompt",
-    negative_prompt=True,
-    seed=True,
+    fields=FieldMapping.of(_PROMPT, _DURATION_S, _ASPECT, _RESOLUTION, _AUDIO,
+                           Field("enhance_prompt", "enhance_prompt"), _NEGATIVE, _SEED),
 )
 VEO31 = VideoFamily(
     name="Veo 3.1",
@@ -251,11 +250,7 @@ VEO31 = VideoFamily(
             "reference": "reference-to-video"},
     frame_fields=_VEO_FRAMES,
     reference_field="image_urls",
-    duration=_seconds_suffix,
-    resolution_values=_identity("720p", "1080p", "4k"),
-    audio_field="generate_audio",
-    negative_prompt=True,
-    seed=True,
+    fields=FieldMapping.of(_PROMPT, _DURATION_S, _ASPECT, _RESOLUTION, _AUDIO, _NEGATIVE, _SEED),
 )
 VEO31_FAST = replace(
     VEO31,
@@ -265,7 +260,7 @@ VEO31_FAST = replace(
     ),
     routes={"text": "", "image": "image-to-video", "first_last": "first-last-frame-to-video"},
 )
-VEO31_LITE = replace(VEO3, name="Veo 3.1 Lite", enhance_field=None)
+VEO31_LITE = replace(VEO3, name="Veo 3.1 Lite", fields=VEO3.fields.without("enhance_prompt"))
 
 _KLING_NOTES = ("duration sent as '5'; aspect_ratio only on text-to-video (image endpoints follow the image); "
                 "resolution fixed by tier (standard 720p, pro/master 1080p), not sent")
@@ -278,16 +273,15 @@ KLING = VideoFamily(
     ),
     routes={"text": "text-to-video", "image": "image-to-video", "first_last": "image-to-video"},
     frame_fields={"image": ("image_url", None), "first_last": ("image_url", "tail_image_url")},
-    aspect_modes=frozenset({"text"}),
+    fields=FieldMapping.of(_PROMPT, _DURATION, _TEXT_ASPECT, _NEGATIVE),
     resolutions_for=_kling_resolutions,
     mode_problem=_kling_mode_problem,
-    negative_prompt=True,
 )
 KLING_V26 = replace(
     KLING,
     name="Kling 2.6",
     caps=KLING.caps.model_copy(update={"generates_audio": True}),
-    audio_field="generate_audio",
+    fields=KLING.fields.with_fields(_AUDIO),
 )
 KLING_V3 = replace(
     KLING,
@@ -300,7 +294,7 @@ KLING_V3 = replace(
     ),
     frame_fields={"image": ("start_image_url", None), "first_last": ("start_image_url", "end_image_url")},
     mode_problem=None,
-    audio_field="generate_audio",
+    fields=KLING.fields.with_fields(_AUDIO),
 )
 
 MINIMAX_VIDEO = VideoFamily(
@@ -313,11 +307,12 @@ MINIMAX_VIDEO = VideoFamily(
     ),
     routes={"text": "text-to-video", "image": "image-to-video"},
     frame_fields={"image": ("image_url", None)},
-    aspect_modes=frozenset(),
+    fields=FieldMapping.of(
+        _PROMPT, _DURATION, Field("resolution", "resolution", lookup({"480p": "512P", "720p": "768P", "1080p": "1080P"})),
+        Field("prompt_optimizer", "enhance_prompt"),
+    ),
     text_aspect="16:9",
-    resolution_values={"480p": "512P", "720p": "768P", "1080p": "1080P"},
     resolutions_for=_minimax_resolutions,
-    enhance_field="prompt_optimizer",
 )
 
 WAN25 = VideoFamily(
@@ -329,11 +324,8 @@ WAN25 = VideoFamily(
     ),
     routes={"text": "text-to-video", "image": "image-to-video"},
     frame_fields={"image": ("image_url", None)},
-    aspect_modes=frozenset({"text"}),
-    resolution_values=_identity("480p", "720p", "1080p"),
-    enhance_field="enable_prompt_expansion",
-    negative_prompt=True,
-    seed=True,
+    fields=FieldMapping.of(_PROMPT, _DURATION, _TEXT_ASPECT, _RESOLUTION,
+                           Field("enable_prompt_expansion", "enhance_prompt"), _NEGATIVE, _SEED),
 )
 WAN22 = replace(
     WAN25,
@@ -345,9 +337,7 @@ WAN22 = replace(
     ),
     routes={"text": "text-to-video", "image": "image-to-video", "first_last": "image-to-video"},
     frame_fields={"image": ("image_url", None), "first_last": ("image_url", "end_image_url")},
-    duration=_frames_at_16fps,
-    duration_field="num_frames",
-    resolution_values=_identity("480p", "720p"),
+    fields=WAN25.fields.with_fields(_NUM_FRAMES),
 )
 WAN_OTHER = VideoFamily(
     name="Wan",
@@ -358,11 +348,7 @@ WAN_OTHER = VideoFamily(
     ),
     routes={"text": None, "image": None},
     frame_fields={"image": ("image_url", None)},
-    duration=_frames_at_16fps,
-    duration_field="num_frames",
-    resolution_values=_identity("480p", "720p"),
-    negative_prompt=True,
-    seed=True,
+    fields=FieldMapping.of(_PROMPT, _NUM_FRAMES, _ASPECT, _RESOLUTION, _NEGATIVE, _SEED),
 )
 
 SEEDANCE = VideoFamily(
@@ -376,15 +362,14 @@ SEEDANCE = VideoFamily(
             "reference": "reference-to-video"},
     frame_fields={"image": ("image_url", None), "first_last": ("image_url", "end_image_url")},
     reference_field="reference_image_urls",
-    resolution_values=_identity("480p", "720p", "1080p"),
+    fields=FieldMapping.of(_PROMPT, _DURATION, _ASPECT, _RESOLUTION, _SEED),
     mode_problem=_seedance_mode_problem,
-    seed=True,
 )
 SEEDANCE_V15 = replace(
     SEEDANCE,
     name="Seedance 1.5",
     caps=SEEDANCE.caps.model_copy(update={"generates_audio": True}),
-    audio_field="generate_audio",
+    fields=SEEDANCE.fields.with_fields(_AUDIO),
 )
 
 SORA2 = VideoFamily(
@@ -397,8 +382,7 @@ SORA2 = VideoFamily(
     ),
     routes={"text": "text-to-video", "image": "image-to-video"},
     frame_fields={"image": ("image_url", None)},
-    duration=int,
-    resolution_values=_identity("720p", "1080p"),
+    fields=FieldMapping.of(_PROMPT, Field("duration", "duration_seconds", int), _ASPECT, _RESOLUTION),
     resolutions_for=_sora_resolutions,
 )
 
@@ -412,11 +396,7 @@ VEO31_EXTEND = VideoFamily(
         notes="extends `video` (720p/1080p, 16:9 or 9:16, up to 8 s) by 7 s; duration sent as '7s'",
     ),
     routes={"text": None},
-    duration=_seconds_suffix,
-    resolution_values=_identity("720p", "1080p"),
-    audio_field="generate_audio",
-    negative_prompt=True,
-    seed=True,
+    fields=FieldMapping.of(_PROMPT, _DURATION_S, _ASPECT, _RESOLUTION, _AUDIO, _NEGATIVE, _SEED),
     video_input="required",
 )
 SORA2_REMIX = VideoFamily(
@@ -427,7 +407,7 @@ SORA2_REMIX = VideoFamily(
               "it with extra_params delete_video=False); duration, resolution, aspect follow the source",
     ),
     routes={"text": None},
-    duration=None,
+    fields=FieldMapping.of(_PROMPT, _ASPECT),
     video_input="by_id",
 )
 KLING_O1_EDIT = VideoFamily(
@@ -440,7 +420,7 @@ KLING_O1_EDIT = VideoFamily(
     ),
     routes={"text": None, "reference": None},
     reference_field="image_urls",
-    duration=None,
+    fields=FieldMapping.of(_PROMPT, _ASPECT),
     video_input="required",
 )
 
@@ -450,32 +430,29 @@ GENERIC_VIDEO = VideoFamily(
     routes={"text": None, "image": None, "first_last": None, "reference": None},
     frame_fields={"image": ("image_url", None), "first_last": ("image_url", "end_image_url")},
     reference_field="image_urls",
-    resolution_values=_identity("360p", "480p", "720p", "1080p", "4k"),
-    audio_field="generate_audio",
-    negative_prompt=True,
-    seed=True,
+    fields=FieldMapping.of(_PROMPT, _DURATION, _ASPECT, _RESOLUTION, _AUDIO, _NEGATIVE, _SEED),
 )
 
 VIDEO_FAMILIES: dict[str, VideoFamily] = {
-    "fal-ai/veo3.1/fast/extend-video": VEO31_EXTEND,
-    "fal-ai/veo3.1/extend-video": VEO31_EXTEND,
-    "fal-ai/sora-2/video-to-video/remix": SORA2_REMIX,
-    "fal-ai/kling-video/o1/video-to-video/edit": KLING_O1_EDIT,
-    "fal-ai/kling-video/o1/standard/video-to-video/edit": KLING_O1_EDIT,
-    "fal-ai/veo3.1/fast": VEO31_FAST,
-    "fal-ai/veo3.1/lite": VEO31_LITE,
-    "fal-ai/veo3.1": VEO31,
-    "fal-ai/veo3": VEO3,
-    "fal-ai/kling-video/v3": KLING_V3,
-    "fal-ai/kling-video/v2.6": KLING_V26,
-    "fal-ai/kling-video/": KLING,
-    "fal-ai/minimax/": MINIMAX_VIDEO,
-    "fal-ai/wan/v2.2-a14b": WAN22,
-    "fal-ai/wan-25-preview": WAN25,
-    "fal-ai/wan": WAN_OTHER,
-    "fal-ai/bytedance/seedance/v1.5": SEEDANCE_V15,
-    "fal-ai/bytedance/seedance": SEEDANCE,
-    "fal-ai/sora-2": SORA2,
+    "fal-ai/veo3.1/fast/extend-video*": VEO31_EXTEND,
+    "fal-ai/veo3.1/extend-video*": VEO31_EXTEND,
+    "fal-ai/sora-2/video-to-video/remix*": SORA2_REMIX,
+    "fal-ai/kling-video/o1/video-to-video/edit*": KLING_O1_EDIT,
+    "fal-ai/kling-video/o1/standard/video-to-video/edit*": KLING_O1_EDIT,
+    "fal-ai/veo3.1/fast*": VEO31_FAST,
+    "fal-ai/veo3.1/lite*": VEO31_LITE,
+    "fal-ai/veo3.1*": VEO31,
+    "fal-ai/veo3*": VEO3,
+    "fal-ai/kling-video/v3*": KLING_V3,
+    "fal-ai/kling-video/v2.6*": KLING_V26,
+    "fal-ai/kling-video/*": KLING,
+    "fal-ai/minimax/*": MINIMAX_VIDEO,
+    "fal-ai/wan/v2.2-a14b*": WAN22,
+    "fal-ai/wan-25-preview*": WAN25,
+    "fal-ai/wan*": WAN_OTHER,
+    "fal-ai/bytedance/seedance/v1.5*": SEEDANCE_V15,
+    "fal-ai/bytedance/seedance*": SEEDANCE,
+    "fal-ai/sora-2*": SORA2,
 }
 
 # ----------------------------------------------------------------------------- image families
@@ -495,31 +472,36 @@ class ImageFamily:
 
     name: str
     caps: ModelCapabilities
-    size_field: Literal["image_size", "aspect_ratio"] = "image_size"
-    num_images: bool = True
+    fields: FieldMapping
+    """The payload fields; a family mapping ``aspect_ratio`` takes no ``size``."""
     output_formats: tuple[str, ...] | None = ("jpeg", "png")
-    seed: bool = True
     image_field: str | None = None
     image_route: str | None = None
     """Segment appended to the model id when an input image is given."""
     requires_image: bool = False
-    style_field: str | None = None
-    negative_prompt: bool = False
 
 
 def _image_caps(**kwargs: Any) -> ModelCapabilities:
     return ModelCapabilities(modalities=frozenset({"image"}), **kwargs)
 
 
+_IMAGE_SIZE = Field("image_size", REQUEST, lambda request: fal_image_size(request))
+_NUM_IMAGES = Field("num_images", "n")
+_SIZED_FIELDS = FieldMapping.of(_PROMPT, _IMAGE_SIZE, _NUM_IMAGES, _SEED)
+_ASPECT_FIELDS = FieldMapping.of(_PROMPT, _ASPECT, _NUM_IMAGES, _SEED)
+
+
 FLUX = ImageFamily(
     name="FLUX",
     caps=_image_caps(max_outputs=4, image_roles=(), aspect_ratios=_ALL_RATIOS,
                      notes="image_size from size (WxH) or aspect_ratio; output_format jpeg|png via extra_params"),
+    fields=_SIZED_FIELDS,
 )
 FLUX_DEV = ImageFamily(
     name="FLUX dev",
     caps=_image_caps(max_outputs=4, image_roles=("reference",), max_input_images=1, aspect_ratios=_ALL_RATIOS,
                      notes="a reference image routes to /image-to-image (strength via extra_params)"),
+    fields=_SIZED_FIELDS,
     image_field="image_url",
     image_route="image-to-image",
 )
@@ -527,14 +509,14 @@ FLUX_ULTRA = ImageFamily(
     name="FLUX 1.1 ultra",
     caps=_image_caps(max_outputs=4, image_roles=("reference",), max_input_images=1, aspect_ratios=_ALL_RATIOS,
                      notes="aspect_ratio only (no size); reference image as image prompt"),
-    size_field="aspect_ratio",
+    fields=_ASPECT_FIELDS,
     image_field="image_url",
 )
 FLUX_KONTEXT = ImageFamily(
     name="FLUX Kontext",
     caps=_image_caps(max_outputs=4, image_roles=("reference",), max_input_images=1, aspect_ratios=_ALL_RATIOS,
                      notes="edits a reference image (required unless the /text-to-image endpoint)"),
-    size_field="aspect_ratio",
+    fields=_ASPECT_FIELDS,
     image_field="image_url",
     requires_image=True,
 )
@@ -542,25 +524,23 @@ RECRAFT = ImageFamily(
     name="Recraft",
     caps=_image_caps(max_outputs=1, image_roles=(), aspect_ratios=_ALL_RATIOS,
                      notes="one image per request; style passed through (vector styles return SVG)"),
-    num_images=False,
+    fields=FieldMapping.of(_PROMPT, _IMAGE_SIZE, Field("style", "style")),
     output_formats=None,
-    seed=False,
-    style_field="style",
 )
 GENERIC_IMAGE = ImageFamily(
     name="fal image model",
     caps=ModelCapabilities(modalities=frozenset({"image"})),
+    fields=_SIZED_FIELDS.with_fields(_NEGATIVE),
     output_formats=None,
     image_field="image_url",
-    negative_prompt=True,
 )
 
 IMAGE_FAMILIES: dict[str, ImageFamily] = {
-    "fal-ai/flux-pro/v1.1-ultra": FLUX_ULTRA,
-    "fal-ai/flux-pro/kontext": FLUX_KONTEXT,
-    "fal-ai/flux/dev": FLUX_DEV,
-    "fal-ai/flux": FLUX,
-    "fal-ai/recraft": RECRAFT,
+    "fal-ai/flux-pro/v1.1-ultra*": FLUX_ULTRA,
+    "fal-ai/flux-pro/kontext*": FLUX_KONTEXT,
+    "fal-ai/flux/dev*": FLUX_DEV,
+    "fal-ai/flux*": FLUX,
+    "fal-ai/recraft*": RECRAFT,
 }
 
 # ----------------------------------------------------------------------------- speech families
@@ -591,39 +571,73 @@ class SpeechFamily:
 
     name: str
     caps: ModelCapabilities
-    text_field: str
+    fields: FieldMapping
 
 
 def _speech_caps(formats: tuple[str, ...] | None, notes: str) -> ModelCapabilities:
     return ModelCapabilities(modalities=frozenset({"tts"}), audio_formats=formats, notes=notes)
 
 
+def _minimax_voice_setting(request: TTSRequest) -> dict[str, Any] | None:
+    voice = _voice_settings(request, MINIMAX_VOICE_KEYS, "MiniMax Speech")
+    if request.voice_id:
+        voice["voice_id"] = request.voice_id
+    return voice or None
+
+
+def _settings(*keys: str, family: str) -> Field:
+    """``voice_settings`` keys sent as top-level fields of the same name."""
+    allowed = {key: key for key in keys}
+    return Field(SPREAD, REQUEST, lambda request: _voice_settings(request, allowed, family))
+
+
+def _minimax_fields(text_field: str) -> FieldMapping:
+    return FieldMapping.of(
+        Field(text_field, "text", send_empty=True),
+        Field("voice_setting", REQUEST, _minimax_voice_setting),
+        Field("audio_setting", REQUEST, lambda request: _minimax_audio_setting(request)),
+        Field("language_boost", "language_code", lambda code: minimax_language(code)),
+        Field("output_format", REQUEST, lambda request: "url"),
+    )
+
+
+_VOICE = Field("voice", "voice_id")
+_LANGUAGE = Field("language_code", "language_code", lambda code: primary_language(code))
 _MINIMAX_NOTES = ("voice_settings -> voice_setting (speed, vol, pitch, emotion); sample rates "
                   "8000-44100; mp3 bitrates 32/64/128/256 kbps; language_code -> language_boost")
-MINIMAX_SPEECH_PROMPT = SpeechFamily("MiniMax Speech", _speech_caps(("mp3", "pcm", "flac"), _MINIMAX_NOTES), "prompt")
-MINIMAX_SPEECH_TEXT = SpeechFamily("MiniMax Speech", _speech_caps(("mp3", "pcm", "flac"), _MINIMAX_NOTES), "text")
+MINIMAX_SPEECH_PROMPT = SpeechFamily("MiniMax Speech", _speech_caps(("mp3", "pcm", "flac"), _MINIMAX_NOTES),
+                                     _minimax_fields("prompt"))
+MINIMAX_SPEECH_TEXT = SpeechFamily("MiniMax Speech", _speech_caps(("mp3", "pcm", "flac"), _MINIMAX_NOTES),
+                                   _minimax_fields("text"))
 KOKORO = SpeechFamily(
     "Kokoro", _speech_caps(("wav",), "language chosen by endpoint (american-english, ...); voice_settings: speed"),
-    "prompt",
+    FieldMapping.of(Field("prompt", "text", send_empty=True), _VOICE, _settings("speed", family="Kokoro")),
 )
 ELEVENLABS = SpeechFamily(
-    "ElevenLabs", _speech_caps(("mp3",), "voice_settings: stability, similarity_boost, style, speed"), "text"
+    "ElevenLabs", _speech_caps(("mp3",), "voice_settings: stability, similarity_boost, style, speed"),
+    FieldMapping.of(Field("text", "text", send_empty=True), _VOICE, _LANGUAGE,
+                    _settings(*ELEVENLABS_VOICE_KEYS, family="ElevenLabs")),
 )
-GENERIC_SPEECH = SpeechFamily("fal speech model", ModelCapabilities(modalities=frozenset({"tts"})), "text")
+GENERIC_SPEECH = SpeechFamily("fal speech model", ModelCapabilities(modalities=frozenset({"tts"})),
+                              FieldMapping.of(Field("text", "text", send_empty=True), _VOICE, _LANGUAGE))
 
 SPEECH_FAMILIES: dict[str, SpeechFamily] = {
-    "fal-ai/minimax/speech-02": MINIMAX_SPEECH_TEXT,
-    "fal-ai/minimax/preview/speech": MINIMAX_SPEECH_TEXT,
-    "fal-ai/minimax/speech": MINIMAX_SPEECH_PROMPT,
-    "fal-ai/kokoro": KOKORO,
-    "fal-ai/elevenlabs/tts": ELEVENLABS,
+    "fal-ai/minimax/speech-02*": MINIMAX_SPEECH_TEXT,
+    "fal-ai/minimax/preview/speech*": MINIMAX_SPEECH_TEXT,
+    "fal-ai/minimax/speech*": MINIMAX_SPEECH_PROMPT,
+    "fal-ai/kokoro*": KOKORO,
+    "fal-ai/elevenlabs/tts*": ELEVENLABS,
 }
 
+Family = TypeVar("Family", VideoFamily, ImageFamily, SpeechFamily)
 
-def _family_for(model: str, families: Mapping[str, Any], default: Any) -> Any:
-    """The family with the longest prefix of ``model``, else ``default``."""
-    matches = [prefix for prefix in families if model.startswith(prefix)]
-    return families[max(matches, key=len)] if matches else default
+
+def _family_for(model: str, families: Mapping[str, Family], default: Family) -> Family:
+    """The family of ``model`` (longest ``prefix*`` key), else ``default``; a field mapping
+    registered for the model (``register_field_mapping("fal", ...)``) replaces its fields."""
+    family = family_lookup(families, model, default)
+    registered = registered_field_mapping("fal", model)
+    return family if registered is None else replace(family, fields=registered)
 
 
 def video_family(model: str) -> VideoFamily:
@@ -641,8 +655,8 @@ def speech_family(model: str) -> SpeechFamily:
 def _models_table() -> dict[str, ModelCapabilities]:
     table: dict[str, ModelCapabilities] = {}
     for families in (VIDEO_FAMILIES, IMAGE_FAMILIES, SPEECH_FAMILIES):
-        for prefix, family in families.items():
-            table[prefix.rstrip("/") + ("/*" if prefix.endswith("/") else "*")] = family.caps
+        for key, family in families.items():
+            table[key] = family.caps
     return table
 
 
@@ -711,7 +725,7 @@ def check_video(model: str, request: VideoGenerationRequest) -> None:
             raise UnsupportedRequestError(
                 f"resolution={request.resolution!r} not supported by {model} (allowed: {', '.join(allowed)})"
             )
-    if request.aspect_ratio and mode not in family.aspect_modes:
+    if request.aspect_ratio and not family.fields.sends("aspect_ratio", mode):
         if mode == "text" and family.text_aspect and request.aspect_ratio != family.text_aspect:
             raise UnsupportedRequestError(
                 f"aspect_ratio={request.aspect_ratio!r} not supported: {family.name} text endpoints output "
@@ -735,21 +749,7 @@ def video_input(ctx: ProviderContext, model: str, request: VideoGenerationReques
     family = video_family(model)
     mode = video_mode(request.image_list)
     endpoint = video_endpoint(model, family, mode)
-    body: dict[str, Any] = {"prompt": request.prompt}
-    if request.duration_seconds is not None and family.duration is not None:
-        body[family.duration_field] = family.duration(request.duration_seconds)
-    if request.aspect_ratio and mode in family.aspect_modes:
-        body["aspect_ratio"] = request.aspect_ratio
-    if request.resolution and family.resolution_values is not None:
-        body["resolution"] = family.resolution_values[request.resolution]
-    if request.generate_audio is not None and family.audio_field:
-        body[family.audio_field] = request.generate_audio
-    if request.enhance_prompt is not None and family.enhance_field:
-        body[family.enhance_field] = request.enhance_prompt
-    if request.negative_prompt and family.negative_prompt:
-        body["negative_prompt"] = request.negative_prompt
-    if request.seed is not None and family.seed:
-        body["seed"] = request.seed
+    body = family.fields.payload(request, mode)
     body.update(_video_images(ctx, family, mode, request.image_list))
     if request.video is not None:
         body["video_url"] = media_url_or_data_url(ctx, request.video, default_type="video/mp4")
@@ -783,7 +783,7 @@ def check_image(model: str, request: ImageGenerationRequest) -> None:
     family = image_family(model)
     if request.mask_image is not None:
         raise UnsupportedRequestError(f"{family.name} ({model}) does not take a mask_image")
-    if family.size_field == "aspect_ratio" and request.size and request.size != "auto":
+    if family.fields.sends("aspect_ratio") and request.size and request.size != "auto":
         raise UnsupportedRequestError(f"size={request.size!r} not supported by {model}: it takes aspect_ratio only")
     fmt = _requested_image_format(request)
     if fmt and family.output_formats and fmt not in family.output_formats:
@@ -807,20 +807,7 @@ def fal_image_size(request: ImageGenerationRequest) -> str | dict[str, int] | No
 def image_input(ctx: ProviderContext, model: str, request: ImageGenerationRequest) -> tuple[str, dict[str, Any]]:
     family = image_family(model)
     endpoint = model.strip("/")
-    body: dict[str, Any] = {"prompt": request.prompt}
-    if family.size_field == "aspect_ratio":
-        if request.aspect_ratio:
-            body["aspect_ratio"] = request.aspect_ratio
-    elif (size := fal_image_size(request)) is not None:
-        body["image_size"] = size
-    if request.n is not None and family.num_images:
-        body["num_images"] = request.n
-    if request.seed is not None and family.seed:
-        body["seed"] = request.seed
-    if request.style and family.style_field:
-        body[family.style_field] = request.style
-    if request.negative_prompt and family.negative_prompt:
-        body["negative_prompt"] = request.negative_prompt
+    body = family.fields.payload(request)
     if request.image_list and family.image_field:
         body[family.image_field] = media_url_or_data_url(ctx, request.image_list[0]["image"])
         if family.image_route and not endpoint.endswith("/" + family.image_route):
@@ -879,29 +866,7 @@ def check_speech(model: str, request: TTSRequest) -> None:
 
 
 def speech_input(model: str, request: TTSRequest) -> tuple[str, dict[str, Any]]:
-    family = speech_family(model)
-    body: dict[str, Any] = {family.text_field: request.text}
-    if family in (MINIMAX_SPEECH_PROMPT, MINIMAX_SPEECH_TEXT):
-        voice = _voice_settings(request, MINIMAX_VOICE_KEYS, family.name)
-        if request.voice_id:
-            voice["voice_id"] = request.voice_id
-        if voice:
-            body["voice_setting"] = voice
-        body["audio_setting"] = _minimax_audio_setting(request)
-        if request.language_code:
-            body["language_boost"] = minimax_language(request.language_code)
-        body["output_format"] = "url"
-    elif family is KOKORO:
-        if request.voice_id:
-            body["voice"] = request.voice_id
-        body.update(_voice_settings(request, {"speed": "speed"}, family.name))
-    else:
-        if request.voice_id:
-            body["voice"] = request.voice_id
-        if request.language_code:
-            body["language_code"] = primary_language(request.language_code)
-        if family is ELEVENLABS:
-            body.update(_voice_settings(request, {key: key for key in ELEVENLABS_VOICE_KEYS}, family.name))
+    body = speech_family(model).fields.payload(request)
     body.update(request.extra_params)
     return model.strip("/"), body
 
@@ -1186,13 +1151,7 @@ class FalProvider(JobProvider):
         return {"Authorization": f"Key {ctx.require_api_key()}", "Accept": "application/json"}
 
     def _submit_headers(self, ctx: ProviderContext) -> dict[str, str]:
-        headers = self._headers(ctx)
-        extra = ctx.config.provider_config
-        if extra.get("queue_priority"):
-            headers["X-Fal-Queue-Priority"] = str(extra["queue_priority"])
-        if extra.get("request_timeout"):
-            headers["X-Fal-Request-Timeout"] = str(extra["request_timeout"])
-        return headers
+        return {**self._headers(ctx), **config_headers(ctx, SUBMIT_HEADERS)}
 
     def _submit_url(self, ctx: ProviderContext, endpoint: str) -> str:
         url = f"{ctx.base_url}/{endpoint}"

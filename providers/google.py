@@ -111,7 +111,7 @@ from .errors import (
     UnsupportedRequestError,
     is_transient_status,
 )
-from .http import decode_output_base64, download, elide_base64, json_object, media_bytes, request_id_from, send
+from .http import content_type_from_url, decode_output_base64, download, json_object, media_bytes, request_id_from, send, shrink_raw
 from .media import parse_size, sniff_content_type
 from .pricing import price_sheet
 
@@ -150,7 +150,6 @@ _MODERATION_PHRASES = (
     "violate google's",
 )
 _TRANSIENT_OPERATION_CODES = frozenset({4, 8, 13, 14})  # DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE
-_MEDIA_KEYS = frozenset({"bytesBase64Encoded", "encodedVideo", "data", "thoughtSignature"})
 _REFERENCE_ROLES = ("reference", "asset", "style")
 _IMAGE_ASPECTS = {"1:1": 1.0, "16:9": 16 / 9, "9:16": 9 / 16, "4:3": 4 / 3, "3:4": 3 / 4, "21:9": 21 / 9,
                   "3:2": 3 / 2, "2:3": 2 / 3, "5:4": 5 / 4, "4:5": 4 / 5}
@@ -527,7 +526,7 @@ class GoogleProvider(JobProvider):
         duration = job.data.get("duration")
         return ProviderOutput(
             media=media,
-            raw_response=elide_base64(operation, _MEDIA_KEYS),
+            raw_response=shrink_raw(operation),
             request_id=job.job_id,
             duration=float(duration) if duration else None,
             aspect_ratio=job.data.get("aspect_ratio"),
@@ -550,7 +549,7 @@ class GoogleProvider(JobProvider):
         if not isinstance(name, str) or not _OPERATION_RE.match(name) or ".." in name:
             raise GenerationFailedError(
                 f"predictLongRunning answered without a usable operation name: {str(name)[:100]!r}",
-                provider=self.name, model=ctx.model, raw_response=elide_base64(operation, _MEDIA_KEYS),
+                provider=self.name, model=ctx.model, raw_response=shrink_raw(operation),
             )
         if operation.get("done"):
             self._remember(name, operation)
@@ -587,7 +586,7 @@ class GoogleProvider(JobProvider):
         self, ctx: ProviderContext, job: JobHandle, operation: dict[str, Any]
     ) -> MediagenError | None:
         common: dict[str, Any] = {"provider": self.name, "model": ctx.model, "request_id": job.job_id,
-                                  "raw_response": elide_base64(operation, _MEDIA_KEYS)}
+                                  "raw_response": shrink_raw(operation)}
         error = operation.get("error")
         if isinstance(error, dict):
             return operation_error(error, common)
@@ -630,7 +629,7 @@ class GoogleProvider(JobProvider):
         headers = self._auth_headers(ctx, backend)
         response = send(ctx, "POST", model_url(ctx, backend, "predict"), headers=headers, json_body=body)
         result = json_object(ctx, response)
-        common: dict[str, Any] = {"provider": self.name, "model": ctx.model, "raw_response": elide_base64(result, _MEDIA_KEYS),
+        common: dict[str, Any] = {"provider": self.name, "model": ctx.model, "raw_response": shrink_raw(result),
                                   "request_id": request_id_from(response)}
         predictions = [p for p in result.get("predictions") or [] if isinstance(p, dict)]
         media = [_imagen_media(p) for p in predictions if p.get("bytesBase64Encoded") or p.get("gcsUri")]
@@ -639,7 +638,7 @@ class GoogleProvider(JobProvider):
             if reasons:
                 raise ContentModerationError(f"Imagen filtered every image: {'; '.join(reasons)}", **common)
             raise GenerationFailedError("Imagen returned no images (all may have been filtered)", **common)
-        return ProviderOutput(media=media, raw_response=elide_base64(result, _MEDIA_KEYS), request_id=common["request_id"],
+        return ProviderOutput(media=media, raw_response=shrink_raw(result), request_id=common["request_id"],
                               aspect_ratio=request.aspect_ratio)
 
     # -- Gemini image models ----------------------------------------------------------------------------
@@ -652,12 +651,12 @@ class GoogleProvider(JobProvider):
         response = send(ctx, "POST", model_url(ctx, backend, "generateContent"), headers=headers, json_body=body)
         result = json_object(ctx, response)
         request_id = result.get("responseId") or request_id_from(response)
-        common: dict[str, Any] = {"provider": self.name, "model": ctx.model, "raw_response": elide_base64(result, _MEDIA_KEYS),
+        common: dict[str, Any] = {"provider": self.name, "model": ctx.model, "raw_response": shrink_raw(result),
                                   "request_id": request_id}
         media, _text = _gemini_image_parts(result)
         if not media:
             raise gemini_image_failure(result, common)
-        return ProviderOutput(media=media, raw_response=elide_base64(result, _MEDIA_KEYS), request_id=request_id,
+        return ProviderOutput(media=media, raw_response=shrink_raw(result), request_id=request_id,
                               aspect_ratio=request.aspect_ratio)
 
     # -- finished operations, kept between poll and fetch --------------------------------------------------
@@ -964,9 +963,8 @@ def _image_bytes(ctx: ProviderContext, media: Any) -> tuple[bytes, str]:
 
 
 def _type_from_name(uri: str, fallback: str) -> str:
-    suffix = uri.rsplit(".", 1)[-1].lower() if "." in uri.rsplit("/", 1)[-1] else ""
-    return {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp",
-            "mp4": "video/mp4"}.get(suffix, fallback)
+    known = content_type_from_url(uri)
+    return known if known and known.startswith(("image/", "video/")) else fallback
 
 
 def _image_mime(output_format: str) -> str:
@@ -1035,7 +1033,7 @@ def gemini_image_failure(result: dict[str, Any], common: dict[str, Any]) -> Medi
 
 
 def _operation_summary(operation: dict[str, Any]) -> dict[str, Any]:
-    return {k: elide_base64(v, _MEDIA_KEYS) for k, v in operation.items() if k != "response"}
+    return {k: shrink_raw(v) for k, v in operation.items() if k != "response"}
 
 
 def _operation_progress(operation: dict[str, Any]) -> int | None:

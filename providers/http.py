@@ -9,9 +9,9 @@ import email.utils
 import functools
 import json
 import logging
-import re
+import mimetypes
 import time
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -30,6 +30,7 @@ from .errors import (
     ProviderConnectionError,
     ProviderHTTPError,
 )
+from .errors import TRANSIENT_STATUS_CODES, is_transient_status  # noqa: F401  (re-exported for downloads)
 from .redaction import Redactor, is_secret_name
 
 log = logging.getLogger(__name__)
@@ -287,6 +288,13 @@ def json_object(ctx: ProviderContext, response: requests.Response) -> dict[str, 
     return body
 
 
+def config_headers(ctx: ProviderContext, names: Mapping[str, str]) -> dict[str, str]:
+    """Request headers from ``provider_config``: setting name -> header name, for each
+    setting that is set (e.g. ``{"project": "OpenAI-Project"}``)."""
+    extra = ctx.config.provider_config
+    return {header: str(extra[key]) for key, header in names.items() if extra.get(key)}
+
+
 def form_value(value: Any) -> str:
     """A multipart/form field value: booleans as ``true``/``false``, objects as JSON."""
     if isinstance(value, bool):
@@ -301,31 +309,28 @@ def multipart_fields(fields: Mapping[str, Any]) -> list[tuple[str, tuple[None, s
     return [(name, (None, form_value(value))) for name, value in fields.items() if value is not None]
 
 
-BASE64_MIN_CHARS = 256
+MAX_RAW_STRING = 2048
+"""The longest string a raw response keeps: longer ones (inline base64 media, data URLs,
+long logs) are replaced by a note of their length. The one limit for every raw response
+(providers' ``raw_response``, errors' ``raw_response``, the results table's column)."""
 
 
-def elide_base64(value: Any, keys: frozenset[str] | None = None) -> Any:
-    """A copy of a raw response with inline media payloads replaced by a note of their size.
+def shrink_raw(value: Any) -> Any:
+    """A copy of a raw response without its bulk: strings over :data:`MAX_RAW_STRING`
+    characters become ``<N characters omitted>``, bytes ``<N bytes omitted>``.
 
-    Media lands in storage; repeating it as base64 in ``raw_response`` (and so in the
-    results table) only costs memory. With ``keys`` only those fields are considered;
-    otherwise any long base64-looking string is.
+    Media lands in storage; repeating it in ``raw_response`` (and so in the results
+    table) only costs memory.
     """
+    if isinstance(value, str):
+        return f"<{len(value)} characters omitted>" if len(value) > MAX_RAW_STRING else value
     if isinstance(value, dict):
-        return {k: _elide(k, v, keys) for k, v in value.items()}
-    if isinstance(value, list):
-        return [elide_base64(v, keys) for v in value]
+        return {k: shrink_raw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [shrink_raw(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes omitted>"
     return value
-
-
-def _elide(key: str, value: Any, keys: frozenset[str] | None) -> Any:
-    if isinstance(value, str) and len(value) > BASE64_MIN_CHARS and (keys is None or key in keys):
-        if keys is not None or _BASE64_TEXT.fullmatch(value[:4096]):
-            return f"<{len(value)} base64 characters omitted>"
-    return elide_base64(value, keys)
-
-
-_BASE64_TEXT = re.compile(r"(data:[\w/+.-]+;base64,)?[A-Za-z0-9+/=\s_-]+")
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -482,6 +487,18 @@ def _iter_checked(ctx: ProviderContext, response: requests.Response) -> Iterable
         )
 
 
+def content_type_from_url(url: str) -> str | None:
+    """The MIME type the extension of a URL's path (or a file name) names, if it is known:
+    ``providers.media.CONTENT_TYPES`` first, then the platform's table."""
+    from .media import CONTENT_TYPES  # lazy: the media toolkit is heavy and rarely needed here
+
+    name = (urlsplit(url).path if "://" in url else url.split("?", 1)[0]).rsplit("/", 1)[-1]
+    if "." not in name:
+        return None
+    extension = name.rsplit(".", 1)[-1].lower()
+    return CONTENT_TYPES.get(extension) or mimetypes.guess_type(f"x.{extension}")[0]
+
+
 def is_url(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(("http://", "https://"))
 
@@ -496,28 +513,31 @@ def media_bytes(ctx: ProviderContext, media: MediaType, *, default_type: str = "
         data, content_type = download(ctx, media)
         return data, (content_type or default_type).split(";")[0]
     if media.startswith("data:"):
-        header, _, payload = media.partition(",")
-        content_type = header[5:].split(";")[0] or default_type
-        return _b64decode(payload), content_type
-    return _b64decode(media), default_type
+        content_type = media[5:].partition(",")[0].split(";")[0] or default_type
+        return decode_base64(media, lambda: _not_media(media)), content_type
+    return decode_base64(media, lambda: _not_media(media)), default_type
 
 
-def _b64decode(payload: str) -> bytes:
+def decode_base64(value: str, error: Callable[[], Exception]) -> bytes:
+    """Strictly decode base64 (a data URL's payload too); raises ``error()`` when it is not."""
+    payload = value.partition(",")[2] if value.startswith("data:") else value
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
-        preview = payload[:40] + ("..." if len(payload) > 40 else "")
-        raise InvalidRequestError(f"media {preview!r} is neither an http(s) URL nor valid base64") from None
+        raise error() from None
+
+
+def _not_media(value: str) -> InvalidRequestError:
+    value = value.partition(",")[2] if value.startswith("data:") else value
+    preview = value[:40] + ("..." if len(value) > 40 else "")
+    return InvalidRequestError(f"media {preview!r} is neither an http(s) URL nor valid base64")
 
 
 def decode_output_base64(payload: str, *, provider: str, model: str | None = None, what: str = "media") -> bytes:
     """Strictly decode base64 media a provider returned; garbage is the provider's failure."""
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise GenerationFailedError(
-            f"{provider} returned {what} that is not valid base64", provider=provider, model=model
-        ) from None
+    return decode_base64(payload, lambda: GenerationFailedError(
+        f"{provider} returned {what} that is not valid base64", provider=provider, model=model
+    ))
 
 
 def data_url(data: bytes, content_type: str) -> str:

@@ -280,6 +280,8 @@ class ProviderLimiter:
         poll_rate = limits.polls_per_second
         self.poll_bucket = TokenBucket(poll_rate, limits.capacity(poll_rate), clock=clock) if poll_rate else None
         self.in_flight = InFlightCap(limits.max_in_flight)
+        self._retry_lock = threading.Lock()
+        self.retries = 0
 
     def try_submit(self) -> float:
         """Take a submit token and return 0, or return the seconds to wait (Retry-After or budget)."""
@@ -321,8 +323,13 @@ class ProviderLimiter:
         """A submit to this provider succeeded."""
         self.aimd.on_success()
 
+    def on_retry(self) -> None:
+        """A call to this provider failed transiently and is about to be tried again (counted)."""
+        with self._retry_lock:
+            self.retries += 1
+
     def stats(self) -> dict[str, Any]:
-        """Current figures: rate, block, in-flight count and peak, 429s seen."""
+        """Current figures: rate, block, in-flight count, cap and peak, 429s and retries seen."""
         return {
             "submit_rate": self.aimd.current_rate,
             "blocked_for": self.aimd.blocked_for(),
@@ -332,6 +339,7 @@ class ProviderLimiter:
             "throttles": self.aimd.throttles,
             "rate_decreases": self.aimd.decreases,
             "submit_successes": self.aimd.successes,
+            "retries": self.retries,
         }
 
 

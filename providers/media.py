@@ -36,6 +36,7 @@ __all__ = [
     "MediaProbeError",
     "make_audio",
     "make_image",
+    "make_plain_image",
     "make_video",
     "media_poster",
     "parse_size",
@@ -292,6 +293,24 @@ def make_image(prompt: str, width: int, height: int, *, image_format: str = "png
     pil_format = _IMAGE_FORMATS[fmt]
     options = {"PNG": {"compress_level": 6}, "JPEG": {"quality": 90}, "WEBP": {"quality": 90}}[pil_format]
     image.save(out, format=pil_format, **options)
+    return out.getvalue()
+
+
+@lru_cache(maxsize=32)
+def make_plain_image(width: int, height: int, *, image_format: str = "png") -> bytes:
+    """A valid one-colour ``width`` x ``height`` image, made once per size and format.
+
+    The mock's cheap mode (``MockConfig(render_text=False)``): real, decodable media
+    without the cost of drawing text, for benchmarks of the pipeline itself.
+    """
+    from PIL import Image
+
+    fmt = image_format.lower() if isinstance(image_format, str) else image_format
+    if fmt not in _IMAGE_FORMATS:
+        raise ValueError(f"unsupported image format {image_format!r}; expected one of {sorted(_IMAGE_FORMATS)}")
+    _check_dimensions(width, height, even=False)
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (40, 60, 90)).save(out, format=_IMAGE_FORMATS[fmt])
     return out.getvalue()
 
 

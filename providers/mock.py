@@ -92,8 +92,10 @@ class MockProvider(JobProvider):
         fixture = MockOutcome.model_validate(job.data["outcome"]).output_video
         if fixture is not None and job.modality == "video":
             output = _fixture_output(fixture)
+        elif job.modality == "image":
+            output = _image_output(job.data["request"], seed, render_text=job.data["mock"].get("render_text", True))
         else:
-            maker = {"video": _video_output, "image": _image_output, "tts": _tts_output, "sts": _sts_output}[job.modality]
+            maker = {"video": _video_output, "tts": _tts_output, "sts": _sts_output}[job.modality]
             output = maker(job.data["request"], seed)
         output.raw_response = {**raw, **output.raw_response}
         output.request_id = job.job_id
@@ -222,8 +224,8 @@ def _fixture_output(fixture: str) -> ProviderOutput:
     return ProviderOutput(media=[GeneratedMedia(url=fixture, content_type="video/mp4")], raw_response={"fixture": True})
 
 
-def _image_output(data: str, seed: int) -> ProviderOutput:
-    from .media import CONTENT_TYPES, make_image, parse_size
+def _image_output(data: str, seed: int, render_text: bool = True) -> ProviderOutput:
+    from .media import CONTENT_TYPES, make_image, make_plain_image, parse_size
 
     request = ImageGenerationRequest.model_validate_json(data)
     if request.size and request.size != "auto":
@@ -232,13 +234,13 @@ def _image_output(data: str, seed: int) -> ProviderOutput:
         width, height = IMAGE_SIZES[request.aspect_ratio or "1:1"]
     image_format = str(request.extra_params.get("output_format", "png")).lower()
     content_type = CONTENT_TYPES.get(image_format, "image/png")
-    media = [
-        GeneratedMedia(
-            data=make_image(request.prompt, width, height, image_format=image_format, seed=seed + i),
-            content_type=content_type,
-        )
-        for i in range(request.n or 1)
-    ]
+
+    def made(index: int) -> bytes:
+        if not render_text:
+            return make_plain_image(width, height, image_format=image_format)
+        return make_image(request.prompt, width, height, image_format=image_format, seed=seed + index)
+
+    media = [GeneratedMedia(data=made(i), content_type=content_type) for i in range(request.n or 1)]
     return ProviderOutput(media=media, resolution=f"{width}x{height}")
 
 

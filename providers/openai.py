@@ -100,7 +100,6 @@ base64 payloads are left out of ``raw_response`` (the images are in the response
 
 from __future__ import annotations
 
-import base64
 import io
 import re
 from datetime import date
@@ -123,15 +122,17 @@ from .errors import (
     UnsupportedRequestError,
 )
 from .http import (
+    config_headers,
+    decode_output_base64,
     default_http_error,
     download,
-    elide_base64,
     error_text,
     json_object,
     media_bytes,
     multipart_fields,
     request_id_from,
     send,
+    shrink_raw,
     url_for,
 )
 from .media import CONTENT_TYPES, EXTENSIONS, parse_size
@@ -269,7 +270,6 @@ def image_family(model: str) -> str:
     return "gpt-image"
 
 
-B64_KEYS = frozenset({"b64_json"})
 MODERATION_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 QUOTA_CODES = frozenset({"insufficient_quota"})
 
@@ -392,13 +392,8 @@ class OpenAIProvider(JobProvider):
 
     def auth_headers(self, ctx: ProviderContext) -> dict[str, str]:
         """Authentication plus OpenAI's optional organisation / project headers."""
-        headers = {"Authorization": f"Bearer {ctx.require_api_key()}"}
-        extra = ctx.config.provider_config
-        if extra.get("organization"):
-            headers["OpenAI-Organization"] = str(extra["organization"])
-        if extra.get("project"):
-            headers["OpenAI-Project"] = str(extra["project"])
-        return headers
+        return {"Authorization": f"Bearer {ctx.require_api_key()}",
+                **config_headers(ctx, {"organization": "OpenAI-Organization", "project": "OpenAI-Project"})}
 
     def video_headers(self, ctx: ProviderContext) -> dict[str, str]:
         """Headers for the Videos API routes (Azure authenticates them differently from images)."""
@@ -687,14 +682,15 @@ def parse_image_response(
     media: list[GeneratedMedia] = []
     for item in items:
         if item.get("b64_json"):
-            media.append(GeneratedMedia(data=base64.b64decode(item["b64_json"]), content_type=content_type))
+            data = decode_output_base64(str(item["b64_json"]), provider=ctx.provider.name, model=ctx.model, what="an image")
+            media.append(GeneratedMedia(data=data, content_type=content_type))
         elif item.get("url"):
             media.append(GeneratedMedia(url=str(item["url"]), content_type=content_type))
     revised = next((str(item["revised_prompt"]) for item in items if item.get("revised_prompt")), None)
     size = body.get("size") or fields.get("size")
     return ProviderOutput(
         media=media,
-        raw_response=elide_base64(body, B64_KEYS),
+        raw_response=shrink_raw(body),
         request_id=request_id,
         resolution=str(size) if size and size != "auto" else None,
         revised_prompt=revised,

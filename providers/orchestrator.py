@@ -128,7 +128,7 @@ def chain_steps(
                       extra=_log_fields(cfg, position, try_number))
             try:
                 _check_supported(handler, modality, request, cfg)
-                response, provider_request_id, cost = yield from _attempt_steps(
+                response, provider_request_id, cost, queued = yield from _attempt_steps(
                     handler, modality, cfg, request, request_id, try_number, follow, slot, spend, on_progress
                 )
             except UnsupportedRequestError as exc:
@@ -137,7 +137,8 @@ def chain_steps(
                 break
             except MediagenError as exc:
                 exc.redact(Redactor([cfg.api_key]))  # a careless handler may echo its key
-                attempt("failed", exc, cost=attempt_cost(exc.__dict__.pop("attempt_cost", None)))
+                attempt("failed", exc, cost=attempt_cost(exc.__dict__.pop("attempt_cost", None)),
+                        queued_seconds=exc.__dict__.pop("attempt_queued", None))
                 last_error = exc
                 if exc.stops_chain:
                     break
@@ -147,13 +148,13 @@ def chain_steps(
                     log.info("retrying %s/%s attempt=%d try=%d in %.2fs after %s", cfg.provider, cfg.model, position,
                              try_number + 1, delay, type(exc).__name__,
                              extra=_log_fields(cfg, position, try_number + 1, error_type=type(exc).__name__))
-                    yield Sleep(delay)
+                    yield Sleep(delay, retry_of=(cfg.provider, cfg.model))
                     continue
                 if follow is None and _followed_a_job(exc) and try_number == 1 and resume is not None:
                     continue  # the job resumed from an earlier run failed or is gone: one fresh submit
                 break
             else:
-                attempt("success", None, request_id=provider_request_id, cost=cost)
+                attempt("success", None, request_id=provider_request_id, cost=cost, queued_seconds=queued)
                 metadata.successful_attempt = len(metadata.attempts)
                 response.execution_metadata = metadata
                 yield Emit(completed_update(modality, response))
@@ -213,8 +214,9 @@ def _attempt_steps(
     spend: Spend | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Steps:
-    """One try of one config: (response, provider request id, its cost). A failed try's
-    cost (its submit may have been billed) travels on the error as ``attempt_cost``."""
+    """One try of one config: (response, provider request id, its cost, its queued seconds).
+    A failed try's cost (its submit may have been billed) and queued seconds travel on the
+    error as ``attempt_cost`` and ``attempt_queued``."""
     spend = spend or Spend()
     if isinstance(handler, JobProvider):
         ctx = handler.context(cfg, modality, try_number=try_number)
@@ -225,15 +227,17 @@ def _attempt_steps(
             if exc.request_id is None and ctx.job is not None:
                 exc.request_id = ctx.job.request_id or ctx.job.job_id
             exc.attempt_cost = ctx.charge  # type: ignore[attr-defined]
+            exc.attempt_queued = ctx.queued_seconds  # type: ignore[attr-defined]
             raise
         except Exception as exc:  # a provider answer we could not understand
             error = _unexpected(exc, cfg)
             error.attempt_cost = ctx.charge  # type: ignore[attr-defined]
+            error.attempt_queued = ctx.queued_seconds  # type: ignore[attr-defined]
             raise error from exc
         cost = attempt_cost(ctx.charge)
         if ctx.charge is not None:
             cost = spend.book.actual(modality, cfg, request, ctx.charge, getattr(response, "raw_response", None))
-        return response, ctx.provider_request_id, cost
+        return response, ctx.provider_request_id, cost, ctx.queued_seconds
     if slot is not None:
         # A custom handler's call is paid for like a submit: claim it first.
         claim = yield from claim_steps(slot, idempotent=False)
@@ -256,7 +260,7 @@ def _attempt_steps(
         else:
             exc.attempt_cost = reservation.estimate  # type: ignore[attr-defined]
         raise
-    return response, None, reservation.estimate
+    return response, None, reservation.estimate, None
 
 
 def _custom_handler_steps(
@@ -402,6 +406,7 @@ def _record(
     error: MediagenError | None,
     request_id: str | None = None,
     cost: CostEstimate | None = None,
+    queued_seconds: float | None = None,
 ) -> None:
     metadata.attempts.append(
         AttemptMetadata(
@@ -416,9 +421,11 @@ def _record(
             error_message=str(error.message) if error else None,
             is_retryable=error.retryable if error else None,
             request_id=(error.request_id if error else request_id),
+            status_code=getattr(error, "status_code", None),
             is_mock=_is_mocked(cfg),
             cost_usd=cost.usd if cost is not None else 0.0,
             cost_source=cost.source if cost is not None else "none",
+            queued_seconds=queued_seconds,
         )
     )
     metadata.total_attempts = len(metadata.attempts)

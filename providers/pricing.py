@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Mapping
 from schemas import Modality
 from schemas.pricing import BudgetSettings, CostSource, Price, PriceUnit
 
+from .capabilities import family_lookup
 from .errors import MediagenError
 
 UNIT_LABELS: dict[str, str] = {
@@ -90,14 +91,6 @@ def price_sheet(source: str, read_on: str, note: str = "") -> Callable[..., Pric
     return make
 
 
-def _family_lookup(table: Mapping[str, Any], model: str) -> Any:
-    """``table[model]``, else the entry of the longest ``prefix*`` key matching ``model``."""
-    if model in table:
-        return table[model]
-    families = [key for key in table if key.endswith("*") and model.startswith(key[:-1])]
-    return table[max(families, key=len)] if families else None
-
-
 def _is_mocked(cfg: Any) -> bool:
     mock = getattr(cfg, "mock", None)
     return cfg.provider == "mock" or (mock is not None and mock.enabled)
@@ -118,7 +111,7 @@ class PriceBook:
 
     def prices(self, provider: str, model: str) -> tuple[Price, ...]:
         """The price entries of ``provider``/``model`` (empty: no price known)."""
-        found = _family_lookup(self.overrides.get(provider, {}), model)
+        found = family_lookup(self.overrides.get(provider, {}), model)
         if found is not None:
             return found
         from .registry import UnknownProviderError, get_provider
@@ -127,7 +120,7 @@ class PriceBook:
             catalog = getattr(get_provider(provider), "prices", {})
         except UnknownProviderError:
             return ()
-        return tuple(_family_lookup(catalog, model) or ())
+        return tuple(family_lookup(catalog, model) or ())
 
     def estimate(self, modality: Modality, cfg: Any, request: Any) -> CostEstimate:
         """The estimated cost of sending ``request`` to ``cfg``'s model once."""

@@ -5,7 +5,8 @@
   as HTTP Basic auth carries them), in text and in nested values.
 - :func:`is_secret_name` tells whether a field name (``apiKey``, ``x-api-key``,
   ``private_key``, ``Authorization``...) probably holds a credential;
-  :func:`mask_secrets` masks such fields in nested data before it is echoed.
+  :func:`mask_secrets` masks such fields in nested data before it is echoed, and
+  :func:`describe_validation_error` in the messages of invalid input.
 - :class:`RedactingFilter` / :func:`install_log_redaction` keep keys out of log output.
 - Keys are normalised where they are resolved (:func:`normalise_api_key`, defined in
   ``schemas.base`` because configs validate with it).
@@ -26,6 +27,7 @@ __all__ = [
     "MASK",
     "InvalidAPIKeyError",
     "Redactor",
+    "describe_validation_error",
     "is_secret_name",
     "mask_secrets",
     "normalise_api_key",
@@ -99,6 +101,34 @@ def redacted_job_data(job: Any) -> dict[str, Any]:
 
     # The rest of a job file has a fixed schema without secrets (Envoy descriptors have "key"s).
     return {**data, "configs": [entry(c) for c in data.get("configs") or []]}
+
+
+MAX_VALUE_SHOWN = 120
+"""Longest ``repr`` of an invalid value a validation message repeats."""
+
+
+def describe_validation_error(exc: Any, root: str = "value", keep: frozenset[str] = KEY_SOURCE_FIELDS) -> str:
+    """A pydantic ``ValidationError`` as one line: ``field.path[0].name: message (got value)``
+    per problem, joined by ``; ``. A missing field says so; nested objects are not
+    repeated; a value under a secret-looking name (other than ``keep``) shows as ``***``;
+    ``root`` names the whole input when the problem is not in a field."""
+    parts = []
+    for problem in exc.errors(include_url=False):
+        loc = problem["loc"]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or root
+        if problem["type"] == "missing":
+            parts.append(f"{where}: required field is missing")
+            continue
+        value = problem.get("input")
+        if any(is_secret_name(p) and p not in keep for p in loc):
+            shown = f" (got {MASK})"
+        elif isinstance(value, (dict, list)):
+            shown = ""
+        else:
+            text = repr(value)
+            shown = f" (got {text[:MAX_VALUE_SHOWN] + '...' if len(text) > MAX_VALUE_SHOWN else text})"
+        parts.append(f"{where}: {problem['msg']}{shown}")
+    return "; ".join(parts)
 
 
 def mask_url(url: str) -> str:

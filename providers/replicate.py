@@ -44,6 +44,8 @@ any other model                prompt, negative_prompt, seed, aspect_ratio, dura
                                speech: text -> ``text``, voice_id -> ``voice``
 =============================  ====================================================================
 
+The table's rows are ``providers.field_mapping.FieldMapping``s (mode = the modality);
+``register_field_mapping("replicate", "owner/name*", mapping)`` maps a model at runtime.
 A family without an input drops that request field (e.g. flux has no negative prompt);
 the ``models`` table below rules out what would make a request fail.
 
@@ -93,16 +95,15 @@ Facts this module relies on ([C] confirmed from Replicate's docs or public clien
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
-from urllib.parse import urlsplit
 
 import requests
 
-from schemas import ImageGenerationRequest, JobHandle, TTSRequest, VideoGenerationRequest
+from schemas import JobHandle, TTSRequest, VideoGenerationRequest
 
 from .base import AnyConfig, AnyRequest, GeneratedMedia, JobProvider, JobStatus, ProviderContext, ProviderOutput
-from .capabilities import ModelCapabilities
+from .capabilities import ModelCapabilities, family_key
 from .check import KeyCheck
 from .errors import (
     ContentModerationError,
@@ -111,13 +112,14 @@ from .errors import (
     ProviderHTTPError,
     UnsupportedRequestError,
 )
-from .http import error_text, is_url, media_bytes, media_url_or_data_url, parse_retry_after, send
+from .field_mapping import OMIT, SPREAD, Field, FieldMapping, lookup, registered_field_mapping
+from .http import content_type_from_url, error_text, is_url, media_bytes, media_url_or_data_url, parse_retry_after, send, shrink_raw
+from .media import parse_size
 from .pricing import Reported, price_sheet
 
 MAX_WAIT_SECONDS = 60
 WAIT_HEADROOM_SECONDS = 5
 DEFAULT_WAIT = {"image": MAX_WAIT_SECONDS, "tts": MAX_WAIT_SECONDS, "video": 0, "sts": 0}
-MAX_RAW_STRING = 512
 
 STATES = {
     "starting": "queued",
@@ -142,92 +144,90 @@ MINIMAX_SPEECH_BITRATES_KBPS = (32, 64, 128, 256)
 # -- what each model family calls its inputs ---------------------------------------------
 
 
-@dataclass(frozen=True)
-class InputNames:
-    """A model family's input names; ``None`` means the family has no such input."""
-
-    prompt: str = "prompt"
-    negative_prompt: str | None = "negative_prompt"
-    seed: str | None = "seed"
-    aspect_ratio: str | None = "aspect_ratio"
-    duration: str | None = "duration"
-    resolution: str | None = "resolution"
-    resolution_values: Mapping[str, str] = field(default_factory=dict)
-    generate_audio: str | None = "generate_audio"
-    enhance_prompt: str | None = None
-    num_outputs: str | None = "num_outputs"
-    size_as_width_height: bool = False
-    images: Mapping[str, str] = field(
-        default_factory=lambda: {"first_frame": "image", "reference": "image", "last_frame": "last_frame"}
-    )
-    image_lists: frozenset[str] = frozenset()
-    """Fields that take a list of images (the others take exactly one)."""
-    text: str = "text"
-    voice: str | None = "voice"
-    audio_format: str | None = None
-    sample_rate: str | None = None
-    bitrate_bps: str | None = None
+_VIDEO, _IMAGE, _TTS = frozenset({"video"}), frozenset({"image"}), frozenset({"tts"})
+_VISUAL = _VIDEO | _IMAGE
 
 
-GENERIC = InputNames(size_as_width_height=True)
-_FLUX = InputNames(
-    negative_prompt=None, duration=None, resolution=None, generate_audio=None, num_outputs=None, images={}
+def _width_height(size: str) -> Any:
+    if size == "auto":
+        return OMIT
+    width, height = parse_size(size)
+    return {"width": width, "height": height}
+
+
+def _audio_format(fmt: str) -> Any:
+    return OMIT if fmt == "mp3" else fmt
+
+
+def _bits_per_second(kbps: int) -> int:
+    return kbps * 1000
+
+
+BASE = FieldMapping.of(
+    Field("prompt", "prompt", modes=_VISUAL, send_empty=True),
+    Field("negative_prompt", "negative_prompt", modes=_VISUAL),
+    Field("seed", "seed", modes=_VISUAL),
+    Field("aspect_ratio", "aspect_ratio", modes=_VISUAL),
+    Field("duration", "duration_seconds", modes=_VIDEO),
+    Field("resolution", "resolution", modes=_VIDEO),
+    Field("generate_audio", "generate_audio", modes=_VIDEO),
+    Field("num_outputs", "n", modes=_IMAGE),
+    Field("text", "text", modes=_TTS, send_empty=True),
+    Field("voice", "voice_id", modes=_TTS),
+    Field(SPREAD, "voice_settings", modes=_TTS),
+    images={"first_frame": "image", "reference": "image", "last_frame": "last_frame"},
 )
-FAMILIES: dict[str, InputNames] = {
-    "google/veo-3.1*": InputNames(
-        num_outputs=None,
+"""Replicate's common input names; the mode of a field is the request's modality."""
+GENERIC = BASE.with_fields(Field(SPREAD, "size", _width_height, modes=_IMAGE))
+_FLUX = BASE.without("negative_prompt", "duration_seconds", "resolution", "generate_audio", "n").with_fields(images={})
+_MINIMAX_VIDEO = BASE.without("negative_prompt", "seed", "aspect_ratio", "generate_audio", "n").with_fields(
+    Field("prompt_optimizer", "enhance_prompt", modes=_VIDEO)
+)
+FAMILIES: dict[str, FieldMapping] = {
+    "google/veo-3.1*": BASE.without("n").with_fields(
         images={"first_frame": "image", "last_frame": "last_frame", "reference": "reference_images"},
         image_lists=frozenset({"reference_images"}),
     ),
-    "google/veo-3*": InputNames(duration=None, num_outputs=None, images={"first_frame": "image"}),
-    "kwaivgi/kling-*": InputNames(
-        seed=None, resolution=None, num_outputs=None, images={"first_frame": "start_image", "last_frame": "end_image"}
+    "google/veo-3*": BASE.without("duration_seconds", "n").with_fields(images={"first_frame": "image"}),
+    "kwaivgi/kling-*": BASE.without("seed", "resolution", "n").with_fields(
+        images={"first_frame": "start_image", "last_frame": "end_image"}
     ),
-    "minimax/video-01*": InputNames(
-        negative_prompt=None,
-        seed=None,
-        aspect_ratio=None,
-        duration=None,
-        resolution=None,
-        generate_audio=None,
-        enhance_prompt="prompt_optimizer",
-        num_outputs=None,
-        images={"first_frame": "first_frame_image", "reference": "subject_reference"},
+    "minimax/video-01*": _MINIMAX_VIDEO.without("duration_seconds", "resolution").with_fields(
+        images={"first_frame": "first_frame_image", "reference": "subject_reference"}
     ),
-    "minimax/hailuo-02*": InputNames(
-        negative_prompt=None,
-        seed=None,
-        aspect_ratio=None,
-        resolution_values={"720p": "768p", "1080p": "1080p"},
-        generate_audio=None,
-        enhance_prompt="prompt_optimizer",
-        num_outputs=None,
+    "minimax/hailuo-02*": _MINIMAX_VIDEO.with_fields(
+        Field("resolution", "resolution", lookup({"720p": "768p", "1080p": "1080p"}), modes=_VIDEO),
         images={"first_frame": "first_frame_image"},
     ),
-    "wan-video/*": InputNames(
-        negative_prompt=None, duration=None, generate_audio=None, num_outputs=None, images={"first_frame": "image"}
+    "wan-video/*": BASE.without("negative_prompt", "duration_seconds", "generate_audio", "n").with_fields(
+        images={"first_frame": "image"}
     ),
     "black-forest-labs/flux-*": _FLUX,
-    "black-forest-labs/flux-schnell*": replace(_FLUX, num_outputs="num_outputs"),
-    "black-forest-labs/flux-dev*": replace(_FLUX, num_outputs="num_outputs", images={"reference": "image"}),
-    "black-forest-labs/flux-kontext*": replace(_FLUX, images={"reference": "input_image"}),
-    "black-forest-labs/flux-1.1-pro*": replace(_FLUX, images={"reference": "image_prompt"}),
-    "black-forest-labs/flux-pro*": replace(_FLUX, images={"reference": "image_prompt"}),
-    "minimax/speech-*": InputNames(voice="voice_id", audio_format="audio_format", sample_rate="sample_rate", bitrate_bps="bitrate"),
+    "black-forest-labs/flux-schnell*": _FLUX.with_fields(Field("num_outputs", "n", modes=_IMAGE)),
+    "black-forest-labs/flux-dev*": _FLUX.with_fields(Field("num_outputs", "n", modes=_IMAGE), images={"reference": "image"}),
+    "black-forest-labs/flux-kontext*": _FLUX.with_fields(images={"reference": "input_image"}),
+    "black-forest-labs/flux-1.1-pro*": _FLUX.with_fields(images={"reference": "image_prompt"}),
+    "black-forest-labs/flux-pro*": _FLUX.with_fields(images={"reference": "image_prompt"}),
+    "minimax/speech-*": BASE.with_fields(
+        Field("voice_id", "voice_id", modes=_TTS),
+        Field("audio_format", "output_format.format", _audio_format, modes=_TTS),
+        Field("sample_rate", "output_format.sample_rate", modes=_TTS),
+        Field("bitrate", "output_format.bitrate", _bits_per_second, modes=_TTS),
+    ),
 }
 
 
-def family_key(model: str, table: Mapping[str, Any]) -> str | None:
-    """The entry of ``table`` describing ``model``: itself, else the longest ``prefix*`` matching it."""
-    base = model.split(":", 1)[0]
-    if base in table:
-        return base
-    prefixes = [key for key in table if key.endswith("*") and base.startswith(key[:-1])]
-    return max(prefixes, key=len) if prefixes else None
+def model_family(model: str, table: Mapping[str, Any]) -> str | None:
+    """The entry of ``table`` describing ``model`` (its version, after ':', ignored)."""
+    return family_key(model.split(":", 1)[0], table)
 
 
-def input_names(model: str) -> InputNames:
-    key = family_key(model, FAMILIES)
+def field_mapping(model: str) -> FieldMapping:
+    """The input mapping for ``model``: a registered one first, else its family's, else GENERIC."""
+    registered = registered_field_mapping("replicate", model.split(":", 1)[0])
+    if registered is not None:
+        return registered
+    key = model_family(model, FAMILIES)
     return FAMILIES[key] if key else GENERIC
 
 
@@ -412,7 +412,7 @@ class ReplicateProvider(JobProvider):
     def check_request(self, modality: Any, request: AnyRequest, config: AnyConfig) -> None:
         super().check_request(modality, request, config)
         create_target(config.model, config.provider_config)
-        names = input_names(config.model)
+        names = field_mapping(config.model)
         if modality == "video" and request.number_of_videos > 1:
             raise UnsupportedRequestError(
                 f"number_of_videos={request.number_of_videos}: a Replicate prediction makes one video"
@@ -421,12 +421,12 @@ class ReplicateProvider(JobProvider):
             _image_fields(names, request.image_list)
         if modality == "image" and request.mask_image is not None:
             raise UnsupportedRequestError("mask_image is not supported on Replicate (pass the model's own fields in extra_params)")
-        if modality == "tts" and family_key(config.model, FAMILIES) == "minimax/speech-*":
+        if modality == "tts" and model_family(config.model, FAMILIES) == "minimax/speech-*":
             _check_minimax_speech(request)
-        if family_key(config.model, MODELS) == "minimax/hailuo-02*" and modality == "video":
+        if model_family(config.model, MODELS) == "minimax/hailuo-02*" and modality == "video":
             if request.resolution == "1080p" and (request.duration_seconds or 6) != 6:
                 raise UnsupportedRequestError("resolution='1080p' is only available with duration_seconds=6")
-        if family_key(config.model, MODELS) == "google/veo-3.1*" and modality == "video":
+        if model_family(config.model, MODELS) == "google/veo-3.1*" and modality == "video":
             _check_veo31_images(request)
 
     # -- the job protocol ----------------------------------------------------------------
@@ -485,15 +485,12 @@ class ReplicateProvider(JobProvider):
 
     def build_input(self, ctx: ProviderContext, request: AnyRequest) -> dict[str, Any]:
         """The prediction ``input`` for ``request``: family mapping, then ``extra_params`` on top."""
-        names = input_names(ctx.model)
-        if ctx.modality == "video":
-            fields = _video_input(ctx, names, request)  # type: ignore[arg-type]
-        elif ctx.modality == "image":
-            fields = _image_input(ctx, names, request)  # type: ignore[arg-type]
-        elif ctx.modality == "tts":
-            fields = _tts_input(names, request)  # type: ignore[arg-type]
-        else:
+        if ctx.modality not in ("video", "image", "tts"):
             raise UnsupportedRequestError(f"replicate does not do {ctx.modality}")
+        names = field_mapping(ctx.model)
+        fields = names.payload(request, ctx.modality)
+        if ctx.modality in ("video", "image"):
+            fields.update(_images_input(ctx, names, request.image_list))  # type: ignore[union-attr]
         fields.update(request.extra_params)
         return fields
 
@@ -516,7 +513,7 @@ class ReplicateProvider(JobProvider):
     def _output(self, ctx: ProviderContext, prediction: dict[str, Any]) -> ProviderOutput:
         return ProviderOutput(
             media=output_media(prediction.get("output"), ctx.modality),
-            raw_response=trimmed(prediction),
+            raw_response=shrink_raw(prediction),
             request_id=str(prediction.get("id") or "") or None,
         )
 
@@ -536,7 +533,7 @@ def prefer_wait_seconds(ctx: ProviderContext) -> int:
     return max(0, min(seconds, MAX_WAIT_SECONDS, int(ctx.deadline.remaining()) - WAIT_HEADROOM_SECONDS))
 
 
-def _image_fields(names: InputNames, images: list[Any]) -> dict[str, list[Any]]:
+def _image_fields(names: FieldMapping, images: list[Any]) -> dict[str, list[Any]]:
     """Input field -> images for it; UnsupportedRequestError when the family cannot take them."""
     fields: dict[str, list[Any]] = {}
     for image in images:
@@ -551,56 +548,11 @@ def _image_fields(names: InputNames, images: list[Any]) -> dict[str, list[Any]]:
     return fields
 
 
-def _put(fields: dict[str, Any], name: str | None, value: Any) -> None:
-    if name is not None and value is not None:
-        fields[name] = value
-
-
-def _images_input(ctx: ProviderContext, names: InputNames, images: list[Any]) -> dict[str, Any]:
+def _images_input(ctx: ProviderContext, names: FieldMapping, images: list[Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name, values in _image_fields(names, images).items():
         urls = [media_url_or_data_url(ctx, value) for value in values]
         fields[name] = urls if name in names.image_lists else urls[0]
-    return fields
-
-
-def _video_input(ctx: ProviderContext, names: InputNames, request: VideoGenerationRequest) -> dict[str, Any]:
-    fields: dict[str, Any] = {names.prompt: request.prompt}
-    _put(fields, names.negative_prompt, request.negative_prompt)
-    _put(fields, names.seed, request.seed)
-    _put(fields, names.aspect_ratio, request.aspect_ratio)
-    _put(fields, names.duration, request.duration_seconds)
-    if request.resolution is not None:
-        _put(fields, names.resolution, names.resolution_values.get(request.resolution, request.resolution))
-    _put(fields, names.generate_audio, request.generate_audio)
-    _put(fields, names.enhance_prompt, request.enhance_prompt)
-    fields.update(_images_input(ctx, names, request.image_list))
-    return fields
-
-
-def _image_input(ctx: ProviderContext, names: InputNames, request: ImageGenerationRequest) -> dict[str, Any]:
-    fields: dict[str, Any] = {names.prompt: request.prompt}
-    _put(fields, names.negative_prompt, request.negative_prompt)
-    _put(fields, names.seed, request.seed)
-    _put(fields, names.aspect_ratio, request.aspect_ratio)
-    _put(fields, names.num_outputs, request.n)
-    if request.size and request.size != "auto" and names.size_as_width_height:
-        from .media import parse_size
-
-        fields["width"], fields["height"] = parse_size(request.size)
-    fields.update(_images_input(ctx, names, request.image_list))
-    return fields
-
-
-def _tts_input(names: InputNames, request: TTSRequest) -> dict[str, Any]:
-    fields: dict[str, Any] = {names.text: request.text}
-    _put(fields, names.voice, request.voice_id)
-    fmt = request.output_format
-    if fmt.format != "mp3":
-        _put(fields, names.audio_format, fmt.format)
-    _put(fields, names.sample_rate, fmt.sample_rate)
-    _put(fields, names.bitrate_bps, fmt.bitrate * 1000 if fmt.bitrate else None)
-    fields.update(request.voice_settings or {})
     return fields
 
 
@@ -642,7 +594,7 @@ def _prediction_url(ctx: ProviderContext, prediction_id: Any, suffix: str = "") 
 def job_status(ctx: ProviderContext, prediction: dict[str, Any]) -> JobStatus:
     """Our view of one prediction snapshot."""
     state = STATES.get(str(prediction.get("status")), "processing")
-    raw = trimmed(prediction)
+    raw = shrink_raw(prediction)
     if state == "failed":
         return JobStatus("failed", raw=raw, failure=prediction_failure(ctx, prediction))
     if state == "completed":
@@ -667,7 +619,7 @@ def prediction_failure(ctx: ProviderContext, prediction: dict[str, Any]) -> Medi
         "provider": ctx.provider.name,
         "model": ctx.model,
         "request_id": prediction_id,
-        "raw_response": trimmed(prediction),
+        "raw_response": shrink_raw(prediction),
     }
     if MODERATION_PATTERN.search(reason):
         return ContentModerationError(f"prediction {prediction_id} was refused: {reason}", **common)
@@ -687,17 +639,6 @@ def throttle_reset_seconds(detail: str) -> float | None:
     """Seconds from "... Your rate limit resets in ~30s." (None when the text says nothing)."""
     match = THROTTLE_PATTERN.search(detail or "")
     return float(match.group(1)) if match else None
-
-
-def trimmed(value: Any) -> Any:
-    """``value`` with long data URLs (inputs echoed back) shortened, for raw_response."""
-    if isinstance(value, dict):
-        return {key: trimmed(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [trimmed(item) for item in value]
-    if isinstance(value, str) and value.startswith("data:") and len(value) > MAX_RAW_STRING:
-        return f"{value[:64]}...({len(value)} chars)"
-    return value
 
 
 # -- helpers: output -------------------------------------------------------------------------
@@ -733,15 +674,7 @@ def _media(value: str) -> GeneratedMedia:
     if value.startswith("data:"):
         data, content_type = media_bytes(_NO_CONTEXT, value)  # data URLs never touch the network
         return GeneratedMedia(data=data, content_type=content_type)
-    return GeneratedMedia(url=value, content_type=_type_from_extension(value))
-
-
-def _type_from_extension(url: str) -> str | None:
-    from .media import CONTENT_TYPES
-
-    path = urlsplit(url).path
-    extension = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
-    return CONTENT_TYPES.get(extension)
+    return GeneratedMedia(url=value, content_type=content_type_from_url(value))
 
 
 _NO_CONTEXT: Any = None

@@ -58,6 +58,10 @@ Facts relied on. [C] = confirmed from the type definitions of runwayml/sdk-pytho
   resolution="720p"`` picks 1280:720, 720:1280, 720:720, 960:720, 1680:720), and
   ``size="WxH"`` picks any listed ratio directly. ``extra_params["ratio"]`` overrides it all.
 
+Each model's request fields are a ``providers.field_mapping.FieldMapping`` (mode = the
+endpoint); ``register_field_mapping("runway", "<model id or prefix*>", mapping)`` maps a
+model at runtime.
+
 Request fields Runway has no parameter for: those that change *what* is made
 (``negative_prompt`` where not accepted, image ``quality``/``style``/``mask_image``)
 make the config skip the request; pure hints (``enhance_prompt``) are dropped. ``extra_params`` are sent as Runway fields verbatim
@@ -66,10 +70,9 @@ make the config skip the request; pure hints (``enhance_prompt``) are dropped. `
 
 from __future__ import annotations
 
-import mimetypes
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Mapping
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from schemas import ImageGenerationRequest, JobHandle, MediaType, VideoGenerationRequest
 
@@ -83,8 +86,8 @@ from .errors import (
     MediagenError,
     UnsupportedRequestError,
 )
-from .http import data_url, error_text, media_bytes, response_body, send, url_for
-from .media import CONTENT_TYPES
+from .field_mapping import Field, FieldMapping, registered_field_mapping
+from .http import content_type_from_url, data_url, error_text, media_bytes, response_body, send, url_for
 from .pricing import Reported, price_sheet
 
 API_VERSION = "2024-11-06"
@@ -143,18 +146,16 @@ class RunwayModel:
     modality: Literal["video", "image"]
     ratios: Mapping[str, RatioTable]
     """Endpoint -> ratio table; the endpoints the model serves. An empty table: no ratio sent."""
+    fields: FieldMapping
+    """The request fields the model takes (modes: the endpoints that take each)."""
     durations: tuple[int, ...] | None = None
     min_duration: int | None = None
     max_duration: int | None = None
-    required_duration: int | None = None
-    """Sent when the request has no duration (the API requires the field)."""
     image_roles: tuple[str, ...] = ()
     max_images: int | None = None
     min_reference_images: int = 0
-    seed: bool = True
     audio: bool | None = None
     """True: takes ``audio``; False: makes silent video; None: not documented."""
-    negative_prompt_on: frozenset[str] = frozenset()
     content_moderation: bool = True
     lifecycle: Lifecycle = Lifecycle()
     notes: str = ""
@@ -191,14 +192,25 @@ def _resolution_order(resolution: str) -> int:
     return int(resolution.rstrip("p")) if resolution.rstrip("p").isdigit() else 10_000
 
 
+_GENERATING = frozenset({"text_to_video", "image_to_video"})
+"""The endpoints that make a video from nothing but a prompt and frames."""
+VIDEO_FIELDS = FieldMapping.of(
+    Field("promptText", "prompt"),
+    Field("duration", "duration_seconds", modes=_GENERATING),
+    Field("seed", "seed"),
+)
+IMAGE_FIELDS = FieldMapping.of(Field("promptText", "prompt", send_empty=True), Field("seed", "seed"))
+
 _VEO31 = RunwayModel(
     "video",
     {"text_to_video": VEO_RATIOS, "image_to_video": VEO_RATIOS},
+    VIDEO_FIELDS.with_fields(
+        Field("audio", "generate_audio"), Field("negativePrompt", "negative_prompt", modes=_GENERATING)
+    ),
     durations=(4, 6, 8),
     image_roles=_FRAME_ROLES,
     max_images=2,
     audio=True,
-    negative_prompt_on=frozenset({"text_to_video", "image_to_video"}),
     content_moderation=False,
     notes="last_frame needs a first_frame",
 )
@@ -209,9 +221,10 @@ MODELS: dict[str, RunwayModel] = {
     "gen4.5": RunwayModel(
         "video",
         {"text_to_video": GEN45_TEXT_RATIOS, "image_to_video": GEN4_RATIOS},
+        # The API requires a duration: 5 s when the request names none.
+        VIDEO_FIELDS.with_fields(Field("duration", "duration_seconds", modes=_GENERATING, default=5)),
         min_duration=2,
         max_duration=10,
-        required_duration=5,
         image_roles=("first_frame",),
         max_images=1,
         audio=False,
@@ -220,6 +233,7 @@ MODELS: dict[str, RunwayModel] = {
     "gen4_turbo": RunwayModel(
         "video",
         {"image_to_video": GEN4_RATIOS},
+        VIDEO_FIELDS,
         min_duration=2,
         max_duration=10,
         image_roles=("first_frame",),
@@ -234,22 +248,26 @@ MODELS: dict[str, RunwayModel] = {
     "veo3": RunwayModel(
         "video",
         {"text_to_video": VEO_RATIOS, "image_to_video": VEO_RATIOS},
+        VIDEO_FIELDS,
         lifecycle=Lifecycle(status="retired", replacement="veo3.1", source=_GONE_FROM_SDK),
     ),
     "gen4_aleph": RunwayModel(
         "video",
         {"video_to_video": ALEPH_RATIOS},
+        VIDEO_FIELDS,
         lifecycle=Lifecycle(status="retired", replacement="aleph2", source=_GONE_FROM_SDK),
     ),
     "aleph2": RunwayModel(
         "video",
         {"video_to_video": {}},
+        VIDEO_FIELDS,
         image_roles=(),
         notes="video-to-video: needs an input video; output shape and length follow it",
     ),
     "gen4_image": RunwayModel(
         "image",
         {"text_to_image": IMAGE_RATIOS},
+        IMAGE_FIELDS,
         image_roles=_REFERENCE_ROLES,
         max_images=3,
         notes="up to 3 reference images; extra_params resolution='720p' picks the 720p ratios",
@@ -257,6 +275,7 @@ MODELS: dict[str, RunwayModel] = {
     "gen4_image_turbo": RunwayModel(
         "image",
         {"text_to_image": IMAGE_RATIOS},
+        IMAGE_FIELDS,
         image_roles=_REFERENCE_ROLES,
         max_images=3,
         min_reference_images=1,
@@ -266,17 +285,19 @@ MODELS: dict[str, RunwayModel] = {
 _VIDEO_FALLBACK = RunwayModel(
     "video",
     {"text_to_video": FALLBACK_RATIOS, "image_to_video": FALLBACK_RATIOS, "video_to_video": FALLBACK_RATIOS},
+    VIDEO_FIELDS,
     image_roles=_FRAME_ROLES,
 )
-_IMAGE_FALLBACK = RunwayModel("image", {"text_to_image": IMAGE_RATIOS}, image_roles=_REFERENCE_ROLES)
+_IMAGE_FALLBACK = RunwayModel("image", {"text_to_image": IMAGE_RATIOS}, IMAGE_FIELDS, image_roles=_REFERENCE_ROLES)
 
 
 def model_spec(model: str, modality: str) -> RunwayModel:
-    """The documented model, or a permissive best-effort description for other model ids."""
-    spec = MODELS.get(model)
-    if spec is not None:
-        return spec
-    return _IMAGE_FALLBACK if modality == "image" else _VIDEO_FALLBACK
+    """The documented model, or a permissive best-effort description for other model ids;
+    a field mapping registered for the model (``register_field_mapping("runway", ...)``)
+    replaces its fields."""
+    spec = MODELS.get(model) or (_IMAGE_FALLBACK if modality == "image" else _VIDEO_FALLBACK)
+    registered = registered_field_mapping("runway", model)
+    return spec if registered is None else replace(spec, fields=registered)
 
 
 _runway_price = price_sheet("https://docs.dev.runwayml.com/guides/pricing/", "2026-11-30",
@@ -448,8 +469,8 @@ def plan_video(spec: RunwayModel, model: str, request: VideoGenerationRequest) -
         raise UnsupportedRequestError(f"{model} cannot start from only a last_frame image; add a first_frame")
     if max(roles.count("first_frame"), roles.count("last_frame")) > 1:
         raise UnsupportedRequestError("at most one first_frame and one last_frame image")
-    if request.negative_prompt and endpoint not in spec.negative_prompt_on:
-        only = " (only with a first_frame image)" if spec.negative_prompt_on else ""
+    if request.negative_prompt and not spec.fields.sends("negative_prompt", endpoint):
+        only = " (only with a first_frame image)" if spec.fields.name_for("negative_prompt") else ""
         raise UnsupportedRequestError(f"negative_prompt is not accepted by {model} on {endpoint}{only}")
     if request.number_of_videos > 1:
         raise UnsupportedRequestError(f"number_of_videos={request.number_of_videos}: runway makes one video per task")
@@ -526,25 +547,13 @@ def _ratio_problem(model: str, endpoint: str, table: RatioTable, request: VideoG
 
 def video_body(ctx: ProviderContext, spec: RunwayModel, plan: Plan, request: VideoGenerationRequest) -> dict[str, Any]:
     """The JSON body for ``/v1/{text,image,video}_to_video``."""
-    body: dict[str, Any] = {"model": ctx.model}
-    if request.prompt:
-        body["promptText"] = request.prompt
+    body: dict[str, Any] = {"model": ctx.model, **spec.fields.payload(request, plan.endpoint)}
     if plan.ratio:
         body["ratio"] = plan.ratio
     if plan.endpoint == "video_to_video":
         body["videoUri"] = asset_uri(ctx, request.video, "video")  # type: ignore[arg-type]
     elif plan.endpoint == "image_to_video":
         body["promptImage"] = _prompt_image(ctx, request)
-    if plan.endpoint != "video_to_video":
-        duration = request.duration_seconds or spec.required_duration
-        if duration is not None:
-            body["duration"] = duration
-    if request.seed is not None and spec.seed:
-        body["seed"] = request.seed
-    if request.generate_audio is not None and spec.audio:
-        body["audio"] = request.generate_audio
-    if request.negative_prompt and plan.endpoint in spec.negative_prompt_on:
-        body["negativePrompt"] = request.negative_prompt
     _add_moderation(ctx, spec, body)
     body.update(_passthrough(request.extra_params))
     return body
@@ -552,15 +561,13 @@ def video_body(ctx: ProviderContext, spec: RunwayModel, plan: Plan, request: Vid
 
 def image_body(ctx: ProviderContext, spec: RunwayModel, plan: Plan, request: ImageGenerationRequest) -> dict[str, Any]:
     """The JSON body for ``/v1/text_to_image``."""
-    body: dict[str, Any] = {"model": ctx.model, "promptText": request.prompt, "ratio": plan.ratio}
+    body: dict[str, Any] = {"model": ctx.model, **spec.fields.payload(request, plan.endpoint), "ratio": plan.ratio}
     if request.image_list:
         tags = list(request.extra_params.get("reference_tags") or [])
         body["referenceImages"] = [
             {"uri": asset_uri(ctx, img["image"], "image"), **({"tag": tags[i]} if i < len(tags) else {})}
             for i, img in enumerate(request.image_list)
         ]
-    if request.seed is not None and spec.seed:
-        body["seed"] = request.seed
     _add_moderation(ctx, spec, body)
     body.update(_passthrough(request.extra_params))
     return body
@@ -642,8 +649,7 @@ def _progress_percent(progress: Any) -> int | None:
 
 
 def _content_type(url: str, modality: str) -> str | None:
-    extension = urlsplit(url).path.rsplit(".", 1)[-1].lower() if "." in urlsplit(url).path else ""
-    known = CONTENT_TYPES.get(extension) or (mimetypes.guess_type(f"x.{extension}")[0] if extension else None)
+    known = content_type_from_url(url)
     if known and known.split("/")[0] in ("video", "image"):
         return known
     return "video/mp4" if modality == "video" else None

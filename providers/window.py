@@ -5,6 +5,7 @@ generator at a time. Beam gives a DoFn one call in flight per worker thread whil
 media jobs take minutes, so the window drives many generators at once:
 
 - one scheduler thread owns every generator and advances it, step by step;
+- ``Call`` steps of kind ``cpu`` (quick, pure CPU) run inline on the scheduler;
 - blocking ``Call`` steps (HTTP, I/O bound) run on a small thread pool and their
   result (or exception) is sent (or thrown) back into the generator, exactly as
   ``drive_sync`` does;
@@ -48,7 +49,7 @@ MESSAGES_PER_ROUND = 256
 """Scheduler messages handled before due timers get a turn."""
 LIMITED_KINDS = frozenset({"submit", "poll"})
 _COUNTER_NAMES = (
-    "added", "finished", "failed", "submits", "polls", "fetches", "other_calls", "handler_calls",
+    "added", "finished", "failed", "submits", "polls", "fetches", "other_calls", "inline_calls", "handler_calls",
     "ledger_writes", "throttles", "slot_waits", "submit_waits", "poll_waits", "callback_errors",
 )  # fmt: skip
 
@@ -278,7 +279,7 @@ class JobWindow:
     @property
     def stats(self) -> dict[str, Any]:
         """Counters: active and peak_active items, calls by kind (submits, polls, fetches,
-        other_calls, handler_calls, ledger_writes), throttles (429s), waits for a slot or
+        other_calls, inline_calls, handler_calls, ledger_writes), throttles (429s), waits for a slot or
         token, callback_errors, and peak_in_flight_per_provider (slots held by this window)."""
         with self._cond:
             return {
@@ -415,16 +416,29 @@ class JobWindow:
                 self._finish(item, None, exc)
                 return
             value, error = None, None
+            if isinstance(step, Call) and step.kind == "cpu":
+                value, error = self._inline(step)
+                continue
             if isinstance(step, (Call, CallWithTimeout)):
                 self._admit(item, step)
                 return
             if isinstance(step, Sleep):
+                if step.retry_of is not None:
+                    self._limiters.limiter(*step.retry_of).on_retry()
                 if step.seconds > 0:
                     self._after(step.seconds, self._wake, item, item, item.op)
                     return
             elif isinstance(step, Emit):
                 self._notify_progress(item, step.update)
             # Anything else needs nothing: carry on, like drive_sync.
+
+    def _inline(self, step: Call) -> tuple[Any, BaseException | None]:
+        """Run a pure-CPU call here, on the scheduler: two thread hand-offs cost more than it does."""
+        self._count("inline_calls")
+        try:
+            return step.fn(), None
+        except Exception as exc:  # handed back to the generator, as from the pool
+            return None, exc
 
     def _wake(self, item: _Item, op: int) -> None:
         if not item.done and item.op == op:

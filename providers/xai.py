@@ -83,11 +83,10 @@ from .errors import (
     ProviderHTTPError,
     UnsupportedRequestError,
 )
-from .http import decode_output_base64, elide_base64, error_text, media_url_or_data_url, request_id_from, response_body, send
+from .http import decode_output_base64, error_text, media_url_or_data_url, request_id_from, response_body, send, shrink_raw
 from .media import sniff_content_type
 from .pricing import Reported, price_sheet
 
-B64_KEYS = frozenset({"b64_json"})
 VIDEO_ASPECTS = ("16:9", "9:16", "1:1", "4:3")
 IMAGE_ASPECTS = ("16:9", "9:16", "1:1", "4:3")
 IMAGE_QUALITIES = ("low", "medium", "high")
@@ -278,7 +277,7 @@ class XAIProvider(JobProvider):
         media = [_image_media(item) for item in items if item.get("url") or item.get("b64_json")]
         revised = next((item["revised_prompt"] for item in items if item.get("revised_prompt")), None)
         return ProviderOutput(
-            media=media, raw_response=elide_base64(answer, B64_KEYS), request_id=request_id, revised_prompt=revised
+            media=media, raw_response=shrink_raw(answer), request_id=request_id, revised_prompt=revised
         )
 
 

@@ -38,21 +38,29 @@ class AttemptMetadata(BaseModel):
     error_message: str | None = None
     is_retryable: bool | None = None
     request_id: str | None = None
+    status_code: int | None = Field(default=None, description="the provider's HTTP status when the attempt failed with one")
     is_mock: bool = False
     cost_usd: float | None = Field(
         default=0.0, description="what this attempt cost (0 when nothing was submitted); None: paid, price unknown"
     )
     cost_source: CostSource = "none"
+    queued_seconds: float | None = Field(
+        default=None, ge=0,
+        description="time of this attempt spent waiting behind our own limits (submit slots, rate tokens) "
+        "before the provider was called; None when not measured",
+    )
 
     _check_started = field_validator("started_at", "ended_at")(_require_utc)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def elapsed_seconds(self) -> float | None:
-        """Duration of this attempt, or None while it is still running."""
+        """Time at the provider: the attempt's span (``started_at`` to ``ended_at``) less the
+        time it queued behind our own limits; None while it is still running."""
         if self.ended_at is None:
             return None
-        return (self.ended_at - self.started_at).total_seconds()
+        span = (self.ended_at - self.started_at).total_seconds()
+        return max(0.0, span - (self.queued_seconds or 0.0))
 
 
 class ExecutionMetadata(BaseModel):

@@ -119,3 +119,8 @@ class MockConfig(BaseModel):
         default=0.0, ge=0, description="A job completes no sooner than this many seconds after submit"
     )
     polling: MockPolling | None = None
+    render_text: bool = Field(
+        default=True,
+        description="Images show the prompt as text; False returns a plain image of the right size and format "
+        "(made once per size and format), so benchmarks measure the pipeline rather than text rendering",
+    )

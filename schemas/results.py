@@ -6,8 +6,12 @@ Imported on its own (``from schemas.results import ResultRow, RESULTS_SCHEMA``) 
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from functools import lru_cache
+from operator import attrgetter
+from typing import Any, Callable, Literal
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,7 +39,7 @@ class StoredMedia(BaseModel):
 
 
 class ResultRow(BaseModel):
-    """What happened to one input row."""
+    """What happened to one input row. Its table columns are :data:`COLUMNS`."""
 
     row_id: str
     source: str = Field(description="file and line/row the input came from")
@@ -47,10 +51,15 @@ class ResultRow(BaseModel):
     model: str | None = None
     status: RowStatus
     reused: bool = False
-    media: list[StoredMedia] = Field(default_factory=list)
+    media: list[StoredMedia] = Field(
+        default_factory=list, description="uris relative to the output root (see resolve_media_uri)"
+    )
     error_type: str | None = None
     error_message: str | None = None
     is_mock: bool = False
+    placeholder: bool = Field(
+        default=False, description="made by the mock although the chain's first config is a real provider"
+    )
     request_json: str | None = None
     raw_response_json: str | None = None
     execution: ExecutionMetadata | None = None
@@ -63,48 +72,11 @@ class ResultRow(BaseModel):
     cost_source: CostSource = "none"
 
     def to_record(self) -> dict[str, Any]:
-        """A dict matching :data:`RESULTS_SCHEMA`."""
-        first = self.media[0] if self.media else None
-        execution = self.execution
-        return {
-            "row_id": self.row_id,
-            "source": self.source,
-            "request_key": self.request_key,
-            "modality": self.modality,
-            "prompt": self.prompt,
-            "config_name": self.config_name,
-            "provider": self.provider,
-            "model": self.model,
-            "status": self.status,
-            "reused": self.reused,
-            "media_uris": [m.uri for m in self.media],
-            "content_type": first.content_type if first else None,
-            "bytes": sum(m.bytes for m in self.media) if self.media else None,
-            "sha256": first.sha256 if first else None,
-            "duration_seconds": first.duration_seconds if first else None,
-            "width": first.width if first else None,
-            "height": first.height if first else None,
-            "media": [m.model_dump() for m in self.media],
-            "error_type": self.error_type,
-            "error_message": self.error_message,
-            "is_mock": self.is_mock,
-            "request_json": self.request_json,
-            "raw_response_json": self.raw_response_json,
-            "fallback_triggered": execution.fallback_triggered if execution else None,
-            "total_attempts": execution.total_attempts if execution else 0,
-            "successful_attempt": execution.successful_attempt if execution else None,
-            "total_elapsed_seconds": execution.total_elapsed_seconds if execution else None,
-            "attempts": [_attempt_record(a) for a in execution.attempts] if execution else [],
-            "run_id": self.run_id,
-            "finished_at": self.finished_at,
-            "cost_usd": self.cost_usd,
-            "cost_source": self.cost_source,
-        }
+        """A dict matching :data:`RESULTS_SCHEMA`, made from :data:`COLUMNS`."""
+        return {column.name: column.fill(self) for column in COLUMNS}
 
 
-def _attempt_record(attempt: AttemptMetadata) -> dict[str, Any]:
-    return {**attempt.model_dump(), "elapsed_seconds": attempt.elapsed_seconds}
-
+# -- the columns: one table from which the record and the schema are made ----------------------
 
 _UTC = pa.timestamp("us", tz="UTC")
 
@@ -121,12 +93,15 @@ ATTEMPT_TYPE = pa.struct(
         ("error_message", pa.string()),
         ("is_retryable", pa.bool_()),
         ("request_id", pa.string()),
+        ("status_code", pa.int32()),
         ("is_mock", pa.bool_()),
         ("cost_usd", pa.float64()),
         ("cost_source", pa.string()),
+        ("queued_seconds", pa.float64()),
         ("elapsed_seconds", pa.float64()),
     ]
 )
+"""One ``AttemptMetadata``: each struct field is the attribute of the same name."""
 
 MEDIA_TYPE = pa.struct(
     [
@@ -139,48 +114,160 @@ MEDIA_TYPE = pa.struct(
         ("height", pa.int32()),
     ]
 )
+"""One ``StoredMedia``: each struct field is the attribute of the same name."""
 
-RESULTS_SCHEMA = pa.schema(
-    [
-        ("row_id", pa.string()),
-        ("source", pa.string()),
-        ("request_key", pa.string()),
-        ("modality", pa.string()),
-        ("prompt", pa.string()),
-        ("config_name", pa.string()),
-        ("provider", pa.string()),
-        ("model", pa.string()),
-        ("status", pa.string()),
-        ("reused", pa.bool_()),
-        ("media_uris", pa.list_(pa.string())),
-        ("content_type", pa.string()),
-        ("bytes", pa.int64()),
-        ("sha256", pa.string()),
-        ("duration_seconds", pa.float64()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("media", pa.list_(MEDIA_TYPE)),
-        ("error_type", pa.string()),
-        ("error_message", pa.string()),
-        ("is_mock", pa.bool_()),
-        ("request_json", pa.string()),
-        ("raw_response_json", pa.string()),
-        ("fallback_triggered", pa.bool_()),
-        ("total_attempts", pa.int32()),
-        ("successful_attempt", pa.int32()),
-        ("total_elapsed_seconds", pa.float64()),
-        ("attempts", pa.list_(ATTEMPT_TYPE)),
-        ("run_id", pa.string()),
-        ("finished_at", _UTC),
-        ("cost_usd", pa.float64()),
-        ("cost_source", pa.string()),
-    ]
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the results table: its name, Arrow type and how a row fills it."""
+
+    name: str
+    type: pa.DataType
+    fill: Callable[[ResultRow], Any]
+
+    @classmethod
+    def field(cls, name: str, type: pa.DataType) -> "Column":
+        """A column holding the ``ResultRow`` field of the same name as it is."""
+        return cls(name, type, attrgetter(name))
+
+
+def _struct(value: BaseModel, type: pa.StructType) -> dict[str, Any]:
+    return {type.field(i).name: getattr(value, type.field(i).name) for i in range(type.num_fields)}
+
+
+def _first(attribute: str) -> Callable[[ResultRow], Any]:
+    return lambda row: getattr(row.media[0], attribute) if row.media else None
+
+
+def _execution(attribute: str, default: Any = None) -> Callable[[ResultRow], Any]:
+    return lambda row: getattr(row.execution, attribute) if row.execution is not None else default
+
+
+def _attempts(row: ResultRow) -> list[AttemptMetadata]:
+    return row.execution.attempts if row.execution is not None else []
+
+
+def _queued_seconds(row: ResultRow) -> float | None:
+    measured = [a.queued_seconds for a in _attempts(row) if a.queued_seconds is not None]
+    return round(sum(measured), 6) if measured else None
+
+
+@lru_cache(maxsize=16)  # small: the columns of one row ask in turn, and requests may be large
+def _request_fields(request_json: str | None) -> dict[str, Any]:
+    """The request's top-level fields (one parse per distinct request, shared by its columns)."""
+    if not request_json:
+        return {}
+    try:
+        value = json.loads(request_json)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _requested(name: str, convert: Callable[[Any], Any] = str) -> Callable[[ResultRow], Any]:
+    """A typed column for request field ``name`` (``a.b`` for a nested one), None when absent."""
+    path = name.split(".")
+
+    def fill(row: ResultRow) -> Any:
+        value: Any = _request_fields(row.request_json)
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
+            return None
+        try:
+            return convert(value)
+        except (TypeError, ValueError):
+            return None
+
+    return fill
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column.field("row_id", pa.string()),
+    Column.field("run_id", pa.string()),
+    Column.field("source", pa.string()),
+    Column.field("request_key", pa.string()),
+    Column.field("modality", pa.string()),
+    Column.field("prompt", pa.string()),
+    Column.field("config_name", pa.string()),
+    Column.field("provider", pa.string()),
+    Column.field("model", pa.string()),
+    Column.field("status", pa.string()),
+    Column.field("reused", pa.bool_()),
+    Column("media_uris", pa.list_(pa.string()), lambda row: [m.uri for m in row.media]),
+    Column("content_type", pa.string(), _first("content_type")),
+    Column("bytes", pa.int64(), lambda row: sum(m.bytes for m in row.media) if row.media else None),
+    Column("sha256", pa.string(), _first("sha256")),
+    Column("duration_seconds", pa.float64(), _first("duration_seconds")),
+    Column("width", pa.int32(), _first("width")),
+    Column("height", pa.int32(), _first("height")),
+    Column("media", pa.list_(MEDIA_TYPE), lambda row: [_struct(m, MEDIA_TYPE) for m in row.media]),
+    Column.field("error_type", pa.string()),
+    Column.field("error_message", pa.string()),
+    Column.field("is_mock", pa.bool_()),
+    Column.field("placeholder", pa.bool_()),
+    Column("aspect_ratio", pa.string(), _requested("aspect_ratio")),
+    Column("resolution", pa.string(), _requested("resolution")),
+    Column("requested_duration_seconds", pa.float64(), _requested("duration_seconds", float)),
+    Column("seed", pa.int64(), _requested("seed", int)),
+    Column("image_size", pa.string(), _requested("size")),
+    Column("voice_id", pa.string(), _requested("voice_id")),
+    Column("audio_format", pa.string(), _requested("output_format.format")),
+    Column.field("request_json", pa.string()),
+    Column.field("raw_response_json", pa.string()),
+    Column("fallback_triggered", pa.bool_(), _execution("fallback_triggered")),
+    Column("total_attempts", pa.int32(), _execution("total_attempts", 0)),
+    Column("successful_attempt", pa.int32(), _execution("successful_attempt")),
+    Column("total_elapsed_seconds", pa.float64(), _execution("total_elapsed_seconds")),
+    Column("queued_seconds", pa.float64(), _queued_seconds),
+    Column("attempts", pa.list_(ATTEMPT_TYPE), lambda row: [_struct(a, ATTEMPT_TYPE) for a in _attempts(row)]),
+    Column.field("finished_at", _UTC),
+    Column.field("cost_usd", pa.float64()),
+    Column.field("cost_source", pa.string()),
 )
-"""The fixed schema of ``<output>/results/*.parquet``."""
+"""Every column of the results table, in order. Adding one: a ``ResultRow`` field and an entry here.
+
+``(run_id, row_id)`` identifies a row across the runs of one output (append mode keeps
+every run's rows); ``media_uris`` / ``media[].uri`` are relative to the output root."""
+
+RESULTS_SCHEMA = pa.schema([(column.name, column.type) for column in COLUMNS])
+"""The fixed schema of ``<output>/results/*.parquet``, made from :data:`COLUMNS`."""
+
+
+# -- media URIs: stored relative to the output root, resolved against it --------------------
+
+MEDIA_DIR = "media"
+
+
+def media_relpath(uri: str, root: str) -> str:
+    """``uri`` relative to the output root ``root`` (a path or URI).
+
+    Accepts what tables and ledgers hold: a relative path (as written now), an absolute
+    URI under ``root``, or an absolute one under the root's earlier place (written before
+    the folder was moved or synced elsewhere): its part from the ``media/`` folder on.
+    Raises ``ValueError`` for anything else."""
+    if ".." in uri.split("/"):
+        raise ValueError(f"media uri {uri!r} climbs out of its folder ('..')")
+    if "://" not in uri and not uri.startswith("/"):
+        return uri
+    prefix = root.rstrip("/") + "/"
+    if uri.startswith(prefix):
+        return uri[len(prefix):]
+    marker = f"/{MEDIA_DIR}/"
+    if marker in uri:
+        return MEDIA_DIR + "/" + uri.rsplit(marker, 1)[1]
+    raise ValueError(f"media uri {uri!r} is neither relative nor under the output root {root!r}")
+
+
+def resolve_media_uri(uri: str, root: str) -> str:
+    """Where the media ``uri`` of a table or ledger lies, for an output root ``root`` that
+    may have moved since it was written: the one helper every reader of media uses."""
+    return root.rstrip("/") + "/" + media_relpath(uri, root)
 
 
 class LedgerEntry(BaseModel):
-    """``<output>/_ledger/<key>.json``: the record of finished media for one output key."""
+    """``<output>/_ledger/<key>.json``: the record of finished media for one output key
+    (media uris relative to the output root; older records hold absolute ones)."""
 
     key: str
     state: Literal["done"] = "done"
@@ -218,3 +305,17 @@ class ClaimRecord(BaseModel):
     job: JobHandle | None = None
     idempotency_key: str | None = None
     updated_at: datetime
+
+
+def summary_queries(output: str, run_id: str | None) -> list[str]:
+    """The query lines of the end-of-run summary: commands that run as printed in the
+    project's environment (pyarrow only; DuckDB's Python API once ``pip install duckdb``)."""
+    where = f"ds.field('run_id') == {run_id!r}" if run_id else "None"
+    sql_where = f" where run_id = '{run_id}'" if run_id else ""
+    return [
+        "  query:    python -c \"import pyarrow.dataset as ds; "
+        f"t = ds.dataset({output + '/results'!r}).to_table(columns=['run_id','row_id','status','provider',"
+        f"'placeholder','media_uris'], filter={where}); print(*t.to_pylist(), sep=chr(10))\"",
+        "  duckdb:   python -c \"import duckdb; duckdb.sql(\\\"select status, provider, placeholder, count(*) "
+        f"from '{output}/results/*.parquet'{sql_where} group by all\\\").show()\"  # pip install duckdb",
+    ]

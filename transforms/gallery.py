@@ -33,6 +33,8 @@ from importlib import resources
 from typing import Any, Iterator
 from urllib.parse import quote
 
+from schemas.results import media_relpath
+
 from .media_store import needs_poster, poster_path, store_poster
 from .storage import Storage
 
@@ -54,7 +56,7 @@ OBJECT_STORE_NOTE = (
 )
 COLUMNS = (
     "row_id", "run_id", "status", "provider", "model", "config_name", "modality", "prompt", "reused", "is_mock",
-    "media_uris", "content_type", "media", "error_type", "error_message", "total_attempts", "attempts",
+    "placeholder", "media_uris", "content_type", "media", "error_type", "error_message", "total_attempts", "attempts",
     "finished_at", "cost_usd", "cost_source",
 )
 """What the page shows; never ``request_json``/``raw_response_json`` (large, and not for display)."""
@@ -155,6 +157,7 @@ def gallery_row(record: dict[str, Any], links: "MediaLinks") -> dict[str, Any]:
         "prompt": _cut(record.get("prompt"), PROMPT_CHARS),
         "reused": bool(record.get("reused")),
         "mock": bool(record.get("is_mock")),
+        "placeholder": bool(record.get("placeholder")),
         "error_type": record.get("error_type") or "",
         "error": _cut(record.get("error_message"), ERROR_CHARS),
         "finished": _iso(record.get("finished_at")),
@@ -224,15 +227,12 @@ class MediaLinks:
         return item
 
     def relpath(self, uri: str) -> str | None:
-        """``uri`` relative to the output root; for a folder moved since the table was written
-        (absolute paths of its old place), the part from its ``media/`` folder on."""
+        """``uri`` relative to the output root (:func:`schemas.results.media_relpath`), None
+        when it lies elsewhere."""
         try:
-            return self.storage.relative(uri)
+            return media_relpath(uri, self.storage.uri(""))
         except ValueError:
-            pass
-        if "/media/" in uri:
-            return "media/" + uri.rsplit("/media/", 1)[1]
-        return None
+            return None
 
     def poster(self, media: str, kind: str) -> str | None:
         """The poster path of the ``kind`` media at ``media`` (relative), made now if it is missing."""

@@ -4,44 +4,57 @@ Per request key (rows with the same key share one generation) it checks the ledg
 (media already made: the rows are ``completed`` with ``reused``; a job in flight:
 re-attach to it), otherwise runs the fallback chain through a window that keeps many
 jobs in flight under per-provider limits, stores the media and writes the row.
-Results and Beam metrics are produced on the DoFn's own thread.
+Results (``transforms.rows``) and Beam metrics (``transforms.metrics``) are produced on
+the DoFn's own thread.
+
+A done record made by the mock for a chain whose first config is a real provider (a
+placeholder) is not reused when that provider can serve now; ``regenerate`` (the
+``--regenerate`` option) redoes more on purpose: ``mock`` every mock-made result, ``all``
+everything (paying again). ``failed`` is handled by the ledger (see ``LedgerOptions``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator, Literal
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.shared import Shared
 
-from providers.driver import Call, Steps
-from providers.errors import LedgerUnavailableError, MediagenError, OutputAlreadyMadeError
+from providers.driver import Call, Sleep, Steps
+from providers.errors import LedgerUnavailableError, OutputAlreadyMadeError
 from providers.limits import LimiterRegistry
 from providers.redaction import install_log_redaction
 from providers.orchestrator import RetryPolicy, chain_keys, chain_steps, flatten_chain
-from providers.pricing import PriceBook, Spend, total_cost
+from providers.pricing import PriceBook, Spend
 from providers.window import JobWindow, WindowResult
-from schemas import ConfigEntry, JobConfig, utc_now
+from schemas import ConfigEntry, JobConfig
 from schemas.results import LedgerEntry, ResultRow, StoredMedia
 
 from .ledger import DEFAULT_LEASE_SECONDS, Ledger
 from .media_store import MediaStore, MediaStoreError
+from .metrics import NAMESPACE, MetricsCollector
 from .read import REQUEST_TYPES, PromptRow
-from .row_media import MediaPolicy, RowMediaError, load_row_media
+from .rows import (ItemOutcome, RowBuilder, first_can_serve, invalid_result, is_placeholder, reuse_decision,
+                   winning_attempt)
+from .row_media import MediaPolicy, kind_of, load_row_media, media_values
 from .secrets import KeyResolver
 from .storage import Storage
+from .store_counts import CountingStorage
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "mediagen"
-MAX_RAW_STRING = 2048
+SAME_KEY_WAIT_SECONDS = 0.2
+"""How often an item waits for another item of this process generating the same key."""
+
+Regenerate = Literal["failed", "mock", "all"]
+REGENERATE_CHOICES: tuple[str, ...] = ("failed", "mock", "all")
+__all__ = ["GenerateDoFn", "ItemOutcome", "LedgerOptions", "NAMESPACE", "WorkerClients", "invalid_result"]
 
 
 class WorkerClients:
@@ -90,16 +103,6 @@ class LedgerOptions:
 
 
 @dataclass
-class ItemOutcome:
-    """What happened to one request key."""
-
-    response: Any = None
-    stored: list[StoredMedia] = field(default_factory=list)
-    reused: LedgerEntry | None = None
-    store_error: Exception | None = None
-
-
-@dataclass
 class _Pending:
     rows: list[PromptRow]
     started: float
@@ -120,6 +123,7 @@ class GenerateDoFn(beam.DoFn):
         workers: int = 1,
         progress: Any = None,
         ledger_options: LedgerOptions | None = None,
+        regenerate: Regenerate | None = None,
     ) -> None:
         self.job = job
         self.output_root = output_root
@@ -130,12 +134,15 @@ class GenerateDoFn(beam.DoFn):
         self.workers = workers
         self.progress = progress
         self.ledger_options = ledger_options or LedgerOptions()
-        self.rows_counter = {s: Metrics.counter(NAMESPACE, f"rows_{s}") for s in ("completed", "failed", "reused")}
-        self.latency = Metrics.distribution(NAMESPACE, "generation_ms")
+        if regenerate is not None and regenerate not in REGENERATE_CHOICES:
+            raise ValueError(f"regenerate: expected one of {', '.join(REGENERATE_CHOICES)}, got {regenerate!r}")
+        self.regenerate = regenerate
+        self.metrics = MetricsCollector(progress)
 
     # -- lifecycle -------------------------------------------------------------------
 
-    _SETUP_STATE = ("worker", "storage", "ledger", "media", "media_policy", "configs", "retry", "window", "pending")
+    _SETUP_STATE = ("worker", "storage", "ledger", "media", "media_policy", "configs", "retry", "window", "pending",
+                    "rows", "can_serve")
 
     def __getstate__(self) -> dict[str, Any]:
         # What setup() builds (resolved keys inside configs, threads, sessions) never travels.
@@ -143,7 +150,7 @@ class GenerateDoFn(beam.DoFn):
 
     def setup(self) -> None:
         self.worker: WorkerClients = self.shared.acquire(self._worker_clients, tag=f"mediagen-worker-{self.run_id}")
-        self.storage = Storage(self.output_root, self.storage_options)
+        self.storage = CountingStorage(self.output_root, self.storage_options)
         self.ledger = self.worker.ledger
         self.media = MediaStore(self.storage, self.worker.session)
         self.media_policy = MediaPolicy.from_job(self.job)
@@ -159,11 +166,20 @@ class GenerateDoFn(beam.DoFn):
             threads=self.job.window.threads,
         )
         self.pending: dict[str, _Pending] = {}
+        names = [None, *self.job.config_names]
+        self.can_serve = {name: first_can_serve(self._config(name)) for name in names}
+        self.rows = RowBuilder(self.run_id, self.storage.uri(""), self.worker.secrets)
+        if self.progress is not None:
+            self.progress.watch(self.worker.limiters)
+
+    def _config(self, name: str | None) -> Any:
+        """The built chain a row names (None: the job's first config)."""
+        return self.configs[name or self.job.config_names[0]]
 
     def _worker_clients(self) -> WorkerClients:
         """What every DoFn instance of this process shares, the ledger (its claims, leases
         and breaker) among it."""
-        storage = Storage(self.output_root, self.storage_options)
+        storage = CountingStorage(self.output_root, self.storage_options)
         ledger = Ledger(
             storage, run_id=self.run_id,
             lease_seconds=self.ledger_options.lease_seconds, resubmit_uncertain=self.ledger_options.resubmit_uncertain,
@@ -182,29 +198,52 @@ class GenerateDoFn(beam.DoFn):
 
     # -- processing ----------------------------------------------------------------------
 
-    def process(self, element: tuple[str, Iterable[PromptRow]]) -> Iterator[ResultRow]:
-        key, grouped = element
-        rows = sorted(grouped, key=lambda r: (r.row_id, r.source))
-        self.pending[key] = _Pending(rows, time.time())
+    def process(self, row: PromptRow) -> Iterator[ResultRow]:
+        """Start ``row``'s generation, or attach the row to the same request already pending
+        here (no GroupByKey before this DoFn: duplicates meet here, in this worker's
+        in-flight keys, or in the ledger). Yields the rows of the items finished so far."""
         if self.progress is not None:
-            self.progress.started(len(rows))
-        self.window.add(key, self._item_steps(key, rows[0]))
+            self.progress.started(1)
+        pending = self.pending.get(row.key)
+        if pending is not None:
+            pending.rows.append(row)  # shares that item's generation: a ``reused`` row
+        else:
+            self.pending[row.key] = _Pending([row], time.time())
+            self.window.add(row.key, self._deduped_steps(row.key, row))
         yield from self._rows_for(self.window.poll_results())
 
     def finish_bundle(self) -> Iterator[Any]:
         for result in self.window.drain():
-            for row in self._rows_for([result]):
-                yield GlobalWindows.windowed_value(row)
+            for made in self._rows_for([result]):
+                yield GlobalWindows.windowed_value(made)
+        self.ledger.flush_index()  # this bundle's done records, for the next run's index
+
+    def _deduped_steps(self, key: str, row: PromptRow) -> Steps:
+        """``_item_steps``, once no other item of this worker process generates ``key``: a
+        second DoFn instance's item with the same key waits (a timer, no thread), then
+        finds the first one's done record and is ``reused``."""
+        owner = uuid.uuid4().hex
+        while not self.ledger.in_flight.take(key, owner):
+            yield Sleep(SAME_KEY_WAIT_SECONDS)
+        try:
+            return (yield from self._item_steps(key, row))
+        finally:
+            self.ledger.in_flight.release(key, owner)
 
     # -- one request key, as driver steps (runs in the window) ---------------------------
 
     def _item_steps(self, key: str, row: PromptRow) -> Steps:
-        request = yield Call(partial(self._request_for, row))
-        config = self.configs[row.config_name or self.job.config_names[0]]
+        request = yield Call(partial(self._request_for, row), kind="cpu")  # decoding only: inline in the window
+        if any(kind_of(value) != "inline" for _, value in media_values(request)):
+            request = yield Call(partial(load_row_media, request, self.media_policy, self.storage_options,
+                                         session=self.worker.session))
+        config = self._config(row.config_name)
         keys = chain_keys(self.job.modality, config, request)
-        done = yield Call(partial(self._first_finished, keys), kind="ledger")
+        chain = flatten_chain(config)
+        done = yield Call(partial(self._first_finished, keys, chain, self.can_serve.get(row.config_name, False)),
+                          kind="ledger")
         if done is not None:
-            return ItemOutcome(reused=done)
+            return ItemOutcome(reused=done[0], placeholder=is_placeholder(chain, done[1]))
         try:
             response = yield from chain_steps(self.job.modality, config, request, self.retry, ledger=self.ledger, keys=keys,
                                               spend=self.worker.spend)
@@ -212,152 +251,68 @@ class GenerateDoFn(beam.DoFn):
             made = yield Call(partial(self.ledger.finished, exc.key), kind="ledger")
             if made is None:
                 raise
-            return ItemOutcome(reused=made)
-        winner = _winning_attempt(response)
+            return ItemOutcome(reused=made, placeholder=exc.key in keys and is_placeholder(chain, keys.index(exc.key)))
+        winner = winning_attempt(response)
         position = winner.attempt_number - 1 if winner else 0
-        served_by = flatten_chain(config)[position]
-        try:
+        served_by = chain[position]
+        try:  # one pool call: storing, then recording, without a hand-off back to the scheduler between
             stored = yield Call(
-                partial(self.media.store, self.job.modality, keys[position], response, _pcm_rate(request),
-                        timeout=float(served_by.timeout)),
+                partial(self._store_and_record, keys[position], response, winner, _pcm_rate(request),
+                        float(served_by.timeout)),
                 kind="fetch",
-            )
-            yield Call(
-                partial(
-                    self.ledger.record_done, keys[position], self.job.modality, stored,
-                    provider=winner.provider if winner else None, model=winner.model if winner else None,
-                    is_mock=response.is_mock, raw_response_json=self._raw_json(response),
-                ),
-                kind="ledger",
             )
         except (MediaStoreError, LedgerUnavailableError) as exc:
             return ItemOutcome(response=response, store_error=exc)
-        return ItemOutcome(response=response, stored=stored)
+        return ItemOutcome(response=response, stored=stored, placeholder=is_placeholder(chain, position))
 
-    def _first_finished(self, keys: list[str]) -> LedgerEntry | None:
-        """The done record of the earliest config in the chain that already made this output."""
-        for key in dict.fromkeys(keys):
+    def _store_and_record(self, key: str, response: Any, winner: Any, pcm_rate: int | None,
+                          timeout: float) -> list[StoredMedia]:
+        """Store the response's media, then record ``key`` as done in the ledger."""
+        stored = self.media.store(self.job.modality, key, response, pcm_rate, timeout=timeout)
+        stored = self.rows.relative(stored)  # table and ledger hold uris relative to the output root
+        self.ledger.record_done(
+            key, self.job.modality, stored,
+            provider=winner.provider if winner else None, model=winner.model if winner else None,
+            is_mock=response.is_mock, raw_response_json=self.rows.raw_json(response),
+        )
+        return stored
+
+    def _first_finished(self, keys: list[str], chain: list[Any], can_serve: bool) -> tuple[LedgerEntry, int] | None:
+        """The done record of the earliest config in the chain that already made this output
+        (and that config's position), when it may be reused.
+
+        A placeholder (made by the mock standing in for the chain's real first config) is
+        not reused while that first config ``can_serve``. ``--regenerate mock`` reopens
+        every record the mock made, ``--regenerate all`` every record, so the chain makes
+        (and pays for) them anew; records this run wrote itself are never reopened."""
+        for position, key in enumerate(keys):
+            if key in keys[:position]:
+                continue
             entry = self.ledger.finished(key)
-            if entry is not None:
-                return entry
+            if entry is None:
+                continue
+            decision = "reuse" if entry.run_id == self.run_id else reuse_decision(chain, position, can_serve,
+                                                                                   self.regenerate)
+            if decision == "redo":
+                self.ledger.reopen(key)
+            if decision != "reuse":
+                continue
+            return entry, position
         return None
 
     def _request_for(self, row: PromptRow) -> Any:
-        request = REQUEST_TYPES[self.job.modality].model_validate_json(row.request_json or "{}")
-        return load_row_media(request, self.media_policy, self.storage_options, session=self.worker.session)
+        """The row's request, decoded; media it names by URL or path are loaded by a later step."""
+        return REQUEST_TYPES[self.job.modality].model_validate_json(row.request_json or "{}")
 
     # -- results (on the DoFn thread) ----------------------------------------------------
 
     def _rows_for(self, results: list[WindowResult]) -> Iterator[ResultRow]:
         for result in results:
             pending = self.pending.pop(result.item_id)
-            rows = list(self._result_rows(result, pending))
-            for row in rows:
-                self._count(row)
+            for row in self.rows.rows_for(pending.rows, result.response, result.error):
+                self.metrics.row(row)
                 yield row
-            self.latency.update(int(1000 * (result.finished - pending.started)))
-
-    def _result_rows(self, result: WindowResult, pending: _Pending) -> Iterator[ResultRow]:
-        outcome: ItemOutcome | None = result.response
-        for index, row in enumerate(pending.rows):
-            duplicate = index > 0
-            if result.error is not None:
-                made = self._failed_row(row, result.error)
-            elif outcome.reused is not None:
-                made = self._reused_row(row, outcome.reused)
-            elif outcome.store_error is not None:
-                made = self._failed_row(row, outcome.store_error, response=outcome.response)
-            else:
-                made = self._completed_row(row, outcome, reused=duplicate)
-            yield made if duplicate else _with_cost(made)
-
-    def _base(self, row: PromptRow) -> dict[str, Any]:
-        return {
-            "row_id": row.row_id,
-            "source": row.source,
-            "request_key": row.key,
-            "modality": row.modality,
-            "prompt": row.prompt,
-            "config_name": row.config_name,
-            "request_json": row.request_json,
-            "run_id": self.run_id,
-            "finished_at": utc_now(),
-        }
-
-    def _completed_row(self, row: PromptRow, outcome: ItemOutcome, reused: bool) -> ResultRow:
-        response = outcome.response
-        winner = _winning_attempt(response)
-        return ResultRow(
-            **self._base(row),
-            status="completed",
-            reused=reused,
-            provider=winner.provider if winner else None,
-            model=winner.model if winner else None,
-            media=outcome.stored,
-            is_mock=response.is_mock,
-            raw_response_json=self._raw_json(response),
-            execution=response.execution_metadata,
-        )
-
-    def _reused_row(self, row: PromptRow, entry: LedgerEntry) -> ResultRow:
-        return ResultRow(
-            **self._base(row),
-            status="completed",
-            reused=True,
-            provider=entry.provider,
-            model=entry.model,
-            media=entry.media,
-            is_mock=entry.is_mock,
-            raw_response_json=entry.raw_response_json,
-        )
-
-    def _failed_row(self, row: PromptRow, error: BaseException, response: Any = None) -> ResultRow:
-        if isinstance(error, MediagenError):
-            error.redact(self.worker.secrets)
-        execution = getattr(error, "execution_metadata", None) or getattr(response, "execution_metadata", None)
-        attempts = execution.attempts if execution else []
-        ran = [a for a in attempts if a.status != "skipped"] or attempts
-        last = ran[-1] if ran else None
-        message = str(error.message) if isinstance(error, MediagenError) else str(error)
-        return ResultRow(
-            **self._base(row),
-            status="invalid" if isinstance(error, RowMediaError) else "failed",
-            provider=last.provider if last else None,
-            model=last.model if last else None,
-            error_type=type(error).__name__,
-            error_message=self.worker.secrets.redact(message),
-            is_mock=bool(last and last.is_mock),
-            raw_response_json=self._raw_json(response) if response is not None else None,
-            execution=execution,
-        )
-
-    def _raw_json(self, response: Any) -> str | None:
-        raw = getattr(response, "raw_response", None)
-        if not raw:
-            return None
-        return self.worker.secrets.redact(json.dumps(_shorten(raw), default=str))
-
-    def _count(self, row: ResultRow) -> None:
-        status = "reused" if row.reused else row.status
-        self.rows_counter[status].inc()
-        Metrics.counter(NAMESPACE, f"{row.provider}/{row.model}/{status}").inc()
-        if self.progress is not None:
-            self.progress.finished(status, row.cost_usd)
-
-
-def _with_cost(row: ResultRow) -> ResultRow:
-    """``row`` with the cost of its attempts in this run (rows sharing a request carry it
-    once: on the first row, the others cost nothing)."""
-    attempts = row.execution.attempts if row.execution is not None else []
-    cost = total_cost((a.cost_usd, a.cost_source) for a in attempts)
-    return row.model_copy(update={"cost_usd": cost.usd, "cost_source": cost.source})
-
-
-def _winning_attempt(response: Any) -> Any:
-    metadata = getattr(response, "execution_metadata", None)
-    if metadata is None or metadata.successful_attempt is None:
-        return None
-    return metadata.attempts[metadata.successful_attempt - 1]
+            self.metrics.generation(int(1000 * (result.finished - pending.started)))
 
 
 def _pcm_rate(request: Any) -> int | None:
@@ -367,30 +322,16 @@ def _pcm_rate(request: Any) -> int | None:
     return fmt.sample_rate or 44100
 
 
-def _shorten(value: Any) -> Any:
-    """The raw response without its bulk: long strings (base64 media) are elided."""
-    if isinstance(value, str) and len(value) > MAX_RAW_STRING:
-        return f"<{len(value)} characters omitted>"
-    if isinstance(value, dict):
-        return {k: _shorten(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_shorten(v) for v in value]
-    if isinstance(value, (bytes, bytearray)):
-        return f"<{len(value)} bytes omitted>"
-    return value
+def regenerate_notice(mode: str, storage: Storage) -> str:
+    """What ``--regenerate mode`` will redo, said before the run starts (never silently)."""
+    from .ledger import LEDGER_DIR
 
-
-def invalid_result(row: PromptRow, run_id: str) -> ResultRow:
-    """The results-table row for an input row that never became a request."""
-    return ResultRow(
-        row_id=row.row_id,
-        source=row.source,
-        modality=row.modality,
-        prompt=row.prompt,
-        config_name=row.config_name,
-        status="invalid",
-        error_type="InvalidRow",
-        error_message=row.error,
-        run_id=run_id,
-        finished_at=utc_now(),
-    )
+    done = sum(1 for path in storage.list(LEDGER_DIR) if path.endswith(".json"))
+    if mode == "all":
+        return (f"--regenerate all: every row is generated again and paid again; the {done} finished "
+                f"output(s) recorded under {storage.uri(LEDGER_DIR)} are set aside, not reused")
+    if mode == "mock":
+        return (f"--regenerate mock: every result the mock made (among the {done} finished output(s)) is made "
+                "again, trying the chain from its first config; other results are reused")
+    return ("--regenerate failed: rows whose earlier submit may have been paid without a recorded job "
+            "(PossiblyPaidError) are submitted again and may be paid again; other failed rows are retried as always")

@@ -23,6 +23,17 @@ holder renews; what another worker finds decides what it does:
 
 Once a ledger write fails the ledger refuses new claims (``LedgerUnavailableError``):
 jobs already submitted are still followed, nothing new is paid for unrecorded.
+
+The done index. Every done record a worker writes (or reads from a run that indexed
+none) is also buffered and written, per bundle, as a Parquet part under
+``_ledger/index/parts/``; the run's finalize merges its parts into
+``_ledger/index/<run_id>.parquet``. A worker loads every index file once (one listing,
+a few reads), and lists a media folder once, so a rerun reuses a key with no request of
+its own; the per-key read stays the fallback for keys no index holds (a crashed run's
+last records, another run still going) and for media the listing does not show.
+The index only ever says "done": a stale or missing index costs reads, never a payment.
+Per-key done records stay too: claims and the race checks read them one key at a time,
+and one file per bundle instead would make every such check read a whole part.
 """
 
 from __future__ import annotations
@@ -34,14 +45,14 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
 
 from providers.claims import Claim, ReleaseOutcome
 from providers.errors import LedgerUnavailableError, OutputAlreadyMadeError, PossiblyPaidError
 from schemas import JobHandle, utc_now
-from schemas.results import ClaimRecord, LedgerEntry, StoredMedia
+from schemas.results import ClaimRecord, LedgerEntry, StoredMedia, media_relpath
 
 from .storage import Storage
 
@@ -58,6 +69,14 @@ RACE_SECONDS = 0.05
 FINAL_STATES = frozenset({"released"})
 
 
+INDEX_DIR = f"{LEDGER_DIR}/index"
+"""Compact done records: ``<run_id>.parquet`` per finished run (key -> done record JSON)."""
+INDEX_PARTS_DIR = f"{INDEX_DIR}/parts"
+"""Index parts flushed by workers while a run goes; the run's finalize merges its own."""
+INDEX_FLUSH_ENTRIES = 2000
+"""Done records a worker buffers before writing an index part (a few MB)."""
+
+
 def done_path(key: str) -> str:
     return f"{LEDGER_DIR}/{key}.json"
 
@@ -72,6 +91,157 @@ def claim_path(key: str, generation: int) -> str:
 
 def _encode(model: Any) -> bytes:
     return model.model_dump_json(exclude_none=True).encode("utf-8")
+
+
+class SortedNames:
+    """A set of ASCII names as one sorted NumPy byte array: a few bytes per name instead of
+    a Python string each (a 1M-key index stays tens of MB)."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        import numpy as np
+
+        self._names = np.sort(np.array([n.encode("ascii") for n in names], dtype=bytes))
+
+    def position(self, name: str) -> int:
+        """Where ``name`` is in the sorted array, or -1."""
+        import numpy as np
+
+        needle = name.encode("ascii")
+        at = int(np.searchsorted(self._names, needle))
+        return at if at < len(self._names) and self._names[at] == needle else -1
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.isascii() and self.position(name) >= 0
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+class DoneIndex:
+    """Done records of earlier runs, read from ``_ledger/index/`` once per worker process:
+    key -> done record, held as sorted keys plus one Arrow string column (no Python object
+    per key). Later runs' records win over earlier ones."""
+
+    def __init__(self, keys: list[str], entries: Any) -> None:
+        import numpy as np
+
+        order = np.argsort(np.array([k.encode("ascii") for k in keys], dtype=bytes), kind="stable")
+        self._keys = SortedNames(keys[i] for i in order) if keys else SortedNames([])
+        self._entries = entries.take(order) if keys else entries
+
+    @classmethod
+    def load(cls, storage: Storage) -> "DoneIndex":
+        """Every index file and part under the output root (one LIST per folder)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        paths = sorted(p for folder in (INDEX_DIR, INDEX_PARTS_DIR) for p in storage.list(folder)
+                       if p.endswith(".parquet"))
+        latest: dict[str, int] = {}
+        keys: list[str] = []
+        chunks = []
+        for path in paths:
+            try:
+                with storage.fs.open(storage.path(path), "rb") as handle:
+                    table = pq.read_table(handle, columns=["key", "entry", "updated_at"])
+            except (OSError, pa.ArrowException) as exc:
+                log.warning("ledger index %s is unreadable (%s); its keys are read one by one", storage.uri(path), exc)
+                continue
+            chunks.append(table)
+        if not chunks:
+            return cls([], pa.array([], pa.string()))
+        table = pa.concat_tables(chunks).sort_by([("updated_at", "ascending")])
+        for key in table.column("key").to_pylist():
+            if key in latest:
+                keys[latest[key]] = ""  # superseded by a later record of the same key
+            latest[key] = len(keys)
+            keys.append(key)
+        del latest
+        keep = [i for i, key in enumerate(keys) if key]
+        entries = table.column("entry").combine_chunks().take(pa.array(keep, pa.int64()))
+        return cls([keys[i] for i in keep], entries)
+
+    def get(self, key: str) -> bytes | None:
+        """The done record JSON of ``key``, or None."""
+        at = self._keys.position(key) if key.isascii() else -1
+        return None if at < 0 else self._entries[at].as_py().encode("utf-8")
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+INDEX_SCHEMA_FIELDS = (("key", "string"), ("entry", "string"), ("updated_at", "string"))
+
+
+def index_table(entries: list[tuple[str, str, str]]) -> Any:
+    """(key, done record JSON, updated_at ISO) rows as an index table."""
+    import pyarrow as pa
+
+    schema = pa.schema([(name, getattr(pa, kind)()) for name, kind in INDEX_SCHEMA_FIELDS])
+    columns = list(zip(*entries)) if entries else [[] for _ in INDEX_SCHEMA_FIELDS]
+    return pa.table([pa.array(list(c), pa.string()) for c in columns], schema=schema)
+
+
+def write_index_part(storage: Storage, run_id: str, entries: list[tuple[str, str, str]]) -> str:
+    """Write one index part of this run; returns its path."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(index_table(entries), buffer, compression="zstd")
+    path = f"{INDEX_PARTS_DIR}/{run_id}-{uuid.uuid4().hex}.parquet"
+    storage.write_bytes(path, buffer.getvalue())
+    return path
+
+
+def compact_index(storage: Storage, run_id: str) -> int:
+    """Merge this run's index parts into ``_ledger/index/<run_id>.parquet`` (streamed row
+    group by row group), then remove the parts. Returns how many records it holds."""
+    import os
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    parts = sorted(p for p in storage.list(INDEX_PARTS_DIR)
+                   if p.rsplit("/", 1)[-1].startswith(f"{run_id}-") and p.endswith(".parquet"))
+    if not parts:
+        return 0
+    rows = 0
+    with tempfile.TemporaryDirectory(prefix="mediagen-index-") as spool:
+        merged = os.path.join(spool, "index.parquet")
+        with pq.ParquetWriter(merged, index_table([]).schema, compression="zstd") as writer:
+            for path in parts:
+                with storage.fs.open(storage.path(path), "rb") as handle:
+                    part = pq.ParquetFile(handle)
+                    for group in range(part.num_row_groups):
+                        table = part.read_row_group(group)
+                        rows += table.num_rows
+                        writer.write_table(table)
+        storage.put_file(merged, f"{INDEX_DIR}/{run_id}.parquet")
+    for path in parts:  # only after the merged file exists: a crash in between loses nothing
+        storage.delete(path)
+    storage.remove_empty_dir(INDEX_PARTS_DIR)
+    return rows
+
+
+class InFlightKeys:
+    """Request keys being generated by some item of this worker process: a second item
+    with the same key waits for the first, then finds its done record (``reused``)."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, owner: str) -> bool:
+        """Make ``owner`` the key's generator unless another item is; True when it is."""
+        with self._lock:
+            return self._owners.setdefault(key, owner) == owner
+
+    def release(self, key: str, owner: str) -> None:
+        with self._lock:
+            if self._owners.get(key) == owner:
+                del self._owners[key]
 
 
 @dataclass
@@ -113,6 +283,12 @@ class Ledger:
         self._lock = threading.Lock()
         self._heartbeat: threading.Thread | None = None
         self._stop = threading.Event()
+        self.in_flight = InFlightKeys()
+        self._index: DoneIndex | None = None
+        self._media_names: dict[str, SortedNames] = {}
+        self._index_lock = threading.Lock()
+        self._index_buffer: list[tuple[str, str, str]] = []
+        self._reopened: set[str] = set()  # keys --regenerate set aside: their index entries are stale
 
     # -- reading ---------------------------------------------------------------------
 
@@ -121,6 +297,9 @@ class Ledger:
 
         An unreadable record raises ``PossiblyPaidError`` naming it (the output was paid
         for once); with ``resubmit_uncertain`` it is set aside and treated as absent."""
+        indexed = self._from_index(key)
+        if indexed is not None:
+            return indexed
         path = done_path(key)
         try:
             data = self.storage.read_bytes(path)
@@ -130,7 +309,72 @@ class Ledger:
             entry = LedgerEntry.model_validate_json(data)
         except ValidationError as exc:
             return self._unreadable_done(path, exc)
-        return entry if self._media_exist(entry) else None
+        if not self._media_exist(entry):
+            return None
+        if entry.run_id != self.run_id:
+            self._remember(entry, data)  # the next run finds it in this run's index
+        return entry
+
+    # -- the done index (a rerun reads no record one by one) ---------------------------------
+
+    def _from_index(self, key: str) -> LedgerEntry | None:
+        """The indexed done record of ``key`` whose media the listing of its folder shows;
+        None sends the caller to the per-key read (not indexed, media not listed, unreadable)."""
+        data = None if key in self._reopened else self.index().get(key)
+        if data is None:
+            return None
+        try:
+            entry = LedgerEntry.model_validate_json(data)
+        except ValidationError:
+            return None
+        return entry if entry.key == key and self._media_listed(entry) else None
+
+    def index(self) -> DoneIndex:
+        """Earlier runs' done records, loaded on first use (once per worker process)."""
+        with self._index_lock:
+            if self._index is None:
+                self._index = DoneIndex.load(self.storage)
+                log.info("ledger index: %d done records", len(self._index))
+            return self._index
+
+    def _media_listed(self, entry: LedgerEntry) -> bool:
+        if not entry.media:
+            return False
+        try:
+            root = self.storage.uri("")
+            paths = [media_relpath(media.uri, root) for media in entry.media]
+        except ValueError:
+            return False
+        for path in paths:
+            folder, _, name = path.rpartition("/")
+            with self._index_lock:
+                names = self._media_names.get(folder)
+                if names is None:
+                    names = SortedNames(p.rsplit("/", 1)[-1] for p in self.storage.list(folder))
+                    self._media_names[folder] = names
+            if name not in names:
+                return False
+        return True
+
+    def _remember(self, entry: LedgerEntry, data: bytes) -> None:
+        with self._index_lock:
+            self._index_buffer.append((entry.key, data.decode("utf-8"), entry.updated_at.isoformat()))
+            full = len(self._index_buffer) >= INDEX_FLUSH_ENTRIES
+        if full:
+            self.flush_index()
+
+    def flush_index(self) -> None:
+        """Write the done records buffered since the last flush as an index part. Index
+        parts only speed up later runs: a failed write is logged, never raised."""
+        with self._index_lock:
+            entries, self._index_buffer = self._index_buffer, []
+        if not entries:
+            return
+        try:
+            write_index_part(self.storage, self.run_id, entries)
+        except OSError as exc:
+            log.warning("could not write a ledger index part (%s); later runs read those %d records one by one",
+                        exc, len(entries))
 
     def _unreadable_done(self, path: str, exc: ValidationError) -> None:
         reason = f"ledger entry {self.storage.uri(path)} is unreadable ({exc.error_count()} problems)"
@@ -145,7 +389,8 @@ class Ledger:
         if not entry.media:
             return False
         try:
-            return all(self.storage.exists(self.storage.relative(media.uri)) for media in entry.media)
+            root = self.storage.uri("")  # relative uris; absolute ones of this root, moved or not
+            return all(self.storage.exists(media_relpath(media.uri, root)) for media in entry.media)
         except ValueError:  # recorded under another root: not ours to reuse
             return False
 
@@ -248,12 +493,30 @@ class Ledger:
             key=key, modality=modality, provider=provider, model=model, is_mock=is_mock,  # type: ignore[arg-type]
             media=media, raw_response_json=raw_response_json, run_id=self.run_id, updated_at=self.clock(),
         )
+        data = _encode(entry)
         try:
-            self.storage.write_bytes(done_path(key), _encode(entry))
+            self.storage.write_bytes(done_path(key), data)
         except OSError as exc:
             raise self._break(f"cannot write the ledger under {self.storage.uri(LEDGER_DIR)}: {exc}") from None
         with self._lock:
             self._held.pop(key, None)
+        self._remember(entry, data)
+
+    def reopen(self, key: str) -> bool:
+        """``--regenerate``: set ``key``'s done record aside (``<key>.json.replaced-<id>``) and
+        close its claims, so the next claim pays for it again on purpose. A key this run
+        already claimed is left alone (False): one run never pays twice for a key."""
+        self._reopened.add(key)
+        generation, record, _ = self._newest_claim(key)
+        if record is not None and record.run_id == self.run_id:
+            return False
+        path = done_path(key)
+        if self.storage.exists(path):
+            self.storage.move(path, f"{path}.replaced-{uuid.uuid4().hex[:8]}")
+        now = self.clock()
+        closed = ClaimRecord(key=key, generation=generation + 1, state="released", run_id=self.run_id,
+                             worker=self.worker, claimed_at=now, lease_until=now, updated_at=now)
+        return self.storage.create_only(claim_path(key, generation + 1), _encode(closed))
 
     # -- held claims -------------------------------------------------------------------
 
@@ -313,6 +576,9 @@ class Ledger:
         while not self._stop.wait(interval):
             with self._lock:
                 keys = [key for key, held in self._held.items() if held.record.state in ("claimed", "submitted")]
+                if not keys:  # nothing to renew: stop; the next claim starts a fresh heartbeat
+                    self._heartbeat = None
+                    return
             for key in keys:
                 try:
                     self._update(key, lease_until=self.clock() + self.lease)
@@ -320,8 +586,10 @@ class Ledger:
                     return  # leases lapse; other workers then treat the claims as the table says
 
     def close(self) -> None:
-        """Stop renewing leases (claims still held lapse after ``lease_seconds``)."""
+        """Stop renewing leases (claims still held lapse after ``lease_seconds``); write the
+        buffered index records."""
         self._stop.set()
+        self.flush_index()
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError("a Ledger belongs to one worker process; build one per process")

@@ -189,10 +189,11 @@ class _SpoolContext:
 
     def __enter__(self) -> Spooled:
         handle, self.path = tempfile.mkstemp(prefix="mediagen-", dir=self.store.spool_dir)
-        with os.fdopen(handle, "w+b") as sink:
-            self.store.write_item(self.item, sink, self.deadline)
-            sink.flush()
-        return Spooled(self.path, os.path.getsize(self.path), _sha256_of(self.path))
+        with os.fdopen(handle, "w+b") as file:
+            sink = HashingSink(file)
+            self.store.write_item(self.item, sink, self.deadline)  # type: ignore[arg-type]
+            file.flush()
+        return Spooled(self.path, sink.size, sink.hexdigest())
 
     def __exit__(self, *exc: Any) -> None:
         if self.path and os.path.exists(self.path):
@@ -226,12 +227,37 @@ def store_poster(storage: Storage, relpath: str, local_path: str, kind: str) -> 
     return True
 
 
-def _sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+class HashingSink:
+    """A binary file being written, hashed (sha256) and counted on the way: no second pass
+    over the file. Rewinding to the start (a retried download) starts the hash over."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.size = 0
+        self._digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        self.size += len(data)
+        return self.file.write(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if (offset, whence) != (0, os.SEEK_SET):
+            raise ValueError("a hashing sink can only rewind to the start")
+        self._digest = hashlib.sha256()
+        self.size = 0
+        return self.file.seek(0)
+
+    def truncate(self, size: int | None = None) -> int:
+        if size not in (None, self.size):
+            raise ValueError("a hashing sink can only be truncated where it is")
+        return self.file.truncate(size)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
 def media_items(modality: str, response: Any) -> Iterator[Any]:

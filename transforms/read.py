@@ -361,11 +361,13 @@ class ReadPrompts(beam.PTransform):
         self.strict_ids = strict_ids
 
     def expand(self, pbegin: Any) -> Any:
+        from . import coders  # noqa: F401  registers PromptRowCoder: typed rows cross shuffles as tuples, not pickles
+
         return (
             pbegin
             | "InputFiles" >> beam.Create(self.files)
             | "ParseRows" >> beam.FlatMap(read_rows, self.job, self.input_format, self.storage_options)
-            | "KeyById" >> beam.Map(lambda row: (row.row_id, row))
+            | "KeyById" >> beam.Map(lambda row: (row.row_id, row)).with_output_types(tuple[str, PromptRow])
             | "GroupById" >> beam.GroupByKey()
-            | "UniqueIds" >> beam.FlatMap(unique_ids, self.strict_ids)
+            | "UniqueIds" >> beam.FlatMap(unique_ids, self.strict_ids).with_output_types(PromptRow)
         )

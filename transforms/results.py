@@ -1,15 +1,20 @@
 """WriteResults: the Parquet results table and the run manifest.
 
-Rows are written in shards (one per bundle, flushed every ``SHARD_ROWS``) under
-``results/_tmp-<run>/``; once every shard exists, a single finalize step streams them
-into ONE Parquet file and publishes it with one atomic write, so a reader globbing
+Rows are written in shards where they are made (fused with Generate: one per bundle,
+flushed every ``SHARD_ROWS``, so no full row is ever shuffled) under
+``results/_tmp-<run>/``; only each shard's small summary (path, counts, cost, store
+requests) travels on. Once every shard exists, a single finalize step streams their row
+groups into ONE Parquet file (never all rows in memory) and publishes it with one atomic
+write, so a reader globbing
 ``results/*.parquet`` sees, at every instant, either the previous table or the new one:
 
 - ``replace`` mode (default): ``results/table.parquet`` is replaced (an atomic rename on
   local disk, a single object upload on GCS and S3);
 - ``append`` mode: ``results/part-<run_id>.parquet`` is added beside the earlier ones.
 
-Then ``_runs/<run_id>.json`` is written and the shards are removed. Shards of a retried
+Then the run's ledger index parts are merged into ``_ledger/index/<run_id>.parquet``
+(``transforms.ledger.compact_index``: the next run reads done records from it instead of
+one by one), ``_runs/<run_id>.json`` is written and the shards are removed. Shards of a retried
 bundle that the runner discarded are never published; shard folders left by a crashed
 run are swept by a later run once they are ``STALE_SECONDS`` old.
 """
@@ -32,14 +37,17 @@ from apache_beam.transforms.window import GlobalWindows
 from schemas import JobConfig, utc_now
 from schemas.results import RESULTS_SCHEMA, ResultRow
 
+from .ledger import compact_index
 from .storage import RENAMING_PROTOCOLS, Storage
+from .store_counts import STORE_COUNTS, CountingStorage, merge_counts, summarize
 
 log = logging.getLogger(__name__)
 
 RESULTS_DIR = "results"
 RUNS_DIR = "_runs"
 MEDIA_DIR = "media"
-SHARD_ROWS = 5000
+SHARD_ROWS = 2000
+"""Rows a writer holds before writing them as a part (its memory: a few KB per row)."""
 
 
 def tmp_dir(run_id: str) -> str:
@@ -64,6 +72,7 @@ def shard_summary(relpath: str, rows: list[ResultRow]) -> dict[str, Any]:
         "rows": len(rows),
         "status": dict(Counter(r.status for r in rows)),
         "reused": sum(1 for r in rows if r.reused),
+        "placeholders": sum(1 for r in rows if r.placeholder),
         "provider": dict(Counter(f"{r.provider}/{r.model}" for r in rows if r.status == "completed")),
         "failed_by_error": dict(Counter(r.error_type for r in rows if r.status != "completed")),
         "media_bytes": sum(m.bytes for r in rows if not r.reused for m in r.media),
@@ -124,7 +133,7 @@ class WriteShardsDoFn(beam.DoFn):
         self.storage_options = storage_options
 
     def setup(self) -> None:
-        self.storage = Storage(self.output_root, self.storage_options)
+        self.storage = CountingStorage(self.output_root, self.storage_options)
 
     def start_bundle(self) -> None:
         self.buffer: list[ResultRow] = []
@@ -142,7 +151,8 @@ class WriteShardsDoFn(beam.DoFn):
         rows, self.buffer = self.buffer, []
         relpath = f"{tmp_dir(self.run_id)}/{uuid.uuid4().hex}.parquet"
         self.storage.write_bytes(relpath, rows_to_parquet(rows))
-        return shard_summary(relpath, rows)
+        # This process's store requests since the last part (Generate's among them) ride along.
+        return {**shard_summary(relpath, rows), "store": STORE_COUNTS.take()}
 
 
 TABLE = f"{RESULTS_DIR}/table.parquet"
@@ -167,7 +177,7 @@ def finalize(
     mode: str,
 ) -> dict[str, Any]:
     """Publish the shards as the results table (one atomic write) and write the run manifest."""
-    storage = Storage(output_root, storage_options)
+    storage = CountingStorage(output_root, storage_options)
     target = table_path(run_id, mode)
     shards = sorted(shards, key=lambda s: s["path"])
     if len(shards) == 1:
@@ -182,8 +192,10 @@ def finalize(
         for stale in storage.list(RESULTS_DIR):
             if stale.endswith(".parquet") and stale != TABLE:
                 storage.delete(stale)  # parts of earlier append-mode runs
+    indexed = compact_index(storage, run_id)
     manifest = build_manifest(shards, run_id=run_id, job=job, inputs=inputs, started_at=started_at,
                               tables=[storage.uri(target)], storage=storage)
+    manifest["ledger_index_records"] = indexed
     storage.write_json(f"{RUNS_DIR}/{run_id}.json", manifest)
     _remove_tmp(storage, run_id)
     return manifest
@@ -254,14 +266,19 @@ def build_manifest(
         "finished_at": finished_at.isoformat(),
         "wall_seconds": round((finished_at - started_at).total_seconds(), 3),
         "inputs": inputs,
-        "output": storage.uri(""),
+        "output": storage.uri(""),  # the root media_uris are relative to (schemas.results.resolve_media_uri)
         "tables": tables,
         "rows": sum(s["rows"] for s in shards),
         "counts_by_status": dict(status),
         "reused": sum(s["reused"] for s in shards),
+        "placeholders": sum(s.get("placeholders", 0) for s in shards),
         "completed_by_provider_model": dict(provider),
         "not_completed_by_error_type": dict(errors),
         "new_media_bytes": sum(s["media_bytes"] for s in shards),
+        # Object-store requests of the whole run (this process's last ones, the manifest's
+        # own write and the temporaries' removal aside), with objects written, per row.
+        "store": summarize(merge_counts([*(s.get("store", {}) for s in shards), STORE_COUNTS.take()]),
+                           sum(s["rows"] for s in shards)),
         "cost": {
             "total_usd": round(sum(c["usd"] for c in costs.values()), 6),
             "unknown_price_attempts": int(sum(c["unknown_price"] for c in costs.values())),
@@ -294,9 +311,17 @@ class WriteResults(beam.PTransform):
         self.mode = mode
 
     def expand(self, rows: Any) -> Any:
+        """``rows``: one PCollection of result rows, or several (a tuple): each is written
+        where it is made (one shard writer per input, fused with its producer, so no full
+        row is shuffled); only the parts' small summaries meet, in the finalize step."""
+        inputs = rows if isinstance(rows, (tuple, list)) else (rows,)
+        writer = WriteShardsDoFn(self.output_root, self.run_id, self.storage_options)
+        summaries = [
+            pcoll | (f"WriteShards{index}" if index else "WriteShards") >> beam.ParDo(writer)
+            for index, pcoll in enumerate(inputs)
+        ]
         return (
-            rows
-            | "WriteShards" >> beam.ParDo(WriteShardsDoFn(self.output_root, self.run_id, self.storage_options))
+            (summaries[0] if len(summaries) == 1 else tuple(summaries) | "AllShards" >> beam.Flatten())
             | "CollectShards" >> beam.combiners.ToList()
             | "Finalize" >> beam.Map(
                 finalize, output_root=self.output_root, storage_options=self.storage_options, run_id=self.run_id,

@@ -19,7 +19,6 @@ re-checking everything (addresses are only known once names are resolved).
 from __future__ import annotations
 
 import ipaddress
-import mimetypes
 import os
 import posixpath
 import re
@@ -32,7 +31,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import requests
 
 from providers.errors import InvalidRequestError
-from providers.http import BodyTooLarge, BodyTooSlow, stream_body
+from providers.http import BodyTooLarge, BodyTooSlow, content_type_from_url, stream_body
 from schemas import MediaContent
 
 MAX_REDIRECTS = 5
@@ -269,7 +268,7 @@ def _read(value: str, policy: MediaPolicy, storage_options: dict[str, Any] | Non
         raise RowMediaError(f"{_shown(value)}: cannot read it ({type(exc).__name__})") from None
     if len(data) > limit:
         raise RowMediaError(f"{_shown(value)}: larger than inputs.max_media_bytes ({limit})")
-    content_type = mimetypes.guess_type(target.split("?", 1)[0])[0] or "application/octet-stream"
+    content_type = content_type_from_url(target) or "application/octet-stream"
     return MediaContent(content=data, content_type=content_type)
 
 
@@ -303,7 +302,7 @@ def _fetch(url: str, policy: MediaPolicy, session: requests.Session | None) -> M
             except Exception as exc:  # connection errors of requests/urllib3/socket
                 raise RowMediaError(f"{_shown(url)}: download broke off ({type(exc).__name__})") from None
             content_type = (response.headers.get("content-type") or "").split(";")[0].strip()
-            return MediaContent(content=data, content_type=content_type or _guess_type(url))
+            return MediaContent(content=data, content_type=content_type or content_type_from_url(url) or "application/octet-stream")
     raise RowMediaError(f"{_shown(url)}: more than {MAX_REDIRECTS} redirects")
 
 
@@ -322,7 +321,3 @@ def _check_peer(response: requests.Response, url: str, policy: MediaPolicy) -> N
     ip = _as_ip(peer)
     if peer.lower() not in policy.allow_private_hosts and (ip is None or not _is_public(ip)):
         raise RowMediaError(f"{_shown(url)}: connected to {peer}, not a public address{_HINT}")
-
-
-def _guess_type(url: str) -> str:
-    return mimetypes.guess_type(urlsplit(url).path)[0] or "application/octet-stream"

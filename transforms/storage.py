@@ -64,11 +64,17 @@ gcsfs waits forever unless told, and a store that stops answering must not hang 
 
 
 def _prepare(uri: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
-    """The storage options to use for ``uri``: the caller's, plus a request timeout on GCS."""
+    """The storage options to use for ``uri``: the caller's, plus request timeouts on GCS and S3
+    (a stalled connection becomes an error instead of a run that never ends)."""
     options = dict(storage_options or {})
     if uri.startswith(("gs://", "gcs://")):
         prefer_plain_gcsfs_on_emulators(storage_options)
         options.setdefault("requests_timeout", STORE_REQUEST_TIMEOUT)
+    elif uri.startswith(("s3://", "s3a://")):
+        config = dict(options.get("config_kwargs") or {})
+        config.setdefault("connect_timeout", 30)
+        config.setdefault("read_timeout", STORE_REQUEST_TIMEOUT)
+        options["config_kwargs"] = config
     return options
 
 
@@ -325,18 +331,61 @@ INPUT_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".parqu
 
 def expand_inputs(pattern: str, storage_options: dict[str, Any] | None = None) -> list[str]:
     """The input files ``pattern`` names, as full URIs, sorted: a file, a glob, or a folder
-    (its JSONL and Parquet files), on any filesystem fsspec knows."""
+    (its JSONL and Parquet files), on any filesystem fsspec knows. A store that cannot be
+    reached raises (``StoreUnreachable``, or the back end's error) rather than matching nothing."""
     fs, path = fsspec.core.url_to_fs(pattern, **_prepare(pattern, storage_options))
+    check_reachable(pattern, storage_options)
     if any(c in path for c in "*?["):
         matches = [m for m in fs.glob(path) if fs.isfile(m)]
-    elif fs.isdir(path):
-        matches = [m for m in fs.find(path) if m.lower().endswith(INPUT_SUFFIXES)]
     else:
-        matches = [path] if fs.isfile(path) else []
+        try:  # info() raises what isdir()/isfile() would swallow (a connection refused...)
+            kind = fs.info(path).get("type")
+        except FileNotFoundError:
+            kind = None
+        if kind == "directory":
+            matches = [m for m in fs.find(path) if m.lower().endswith(INPUT_SUFFIXES)]
+        else:
+            matches = [path] if kind == "file" else []
     protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
     if protocol in ("file", "local"):
         return sorted(matches)
     return sorted(f"{protocol}://{m.lstrip('/')}" for m in matches)
+
+
+class StoreUnreachable(OSError):
+    """The object store's endpoint does not accept connections."""
+
+
+DEFAULT_ENDPOINTS = {"gs": "https://storage.googleapis.com", "gcs": "https://storage.googleapis.com",
+                     "s3": "https://s3.amazonaws.com", "s3a": "https://s3.amazonaws.com"}
+PROBE_TIMEOUT = 10.0
+"""Seconds a TCP connect to an object store's endpoint may take before it counts as unreachable."""
+
+
+def check_reachable(uri: str, storage_options: dict[str, Any] | None = None) -> None:
+    """One TCP connect to the endpoint serving ``uri`` (gs://, s3://), so an unreachable store
+    fails at once instead of after the client's minutes of retries; ``StoreUnreachable``
+    names the endpoint. Skipped behind an HTTP(S) proxy, where only the proxy is reachable."""
+    import socket
+    from urllib.parse import urlsplit
+
+    protocol = uri.split("://", 1)[0] if "://" in uri else "file"
+    if protocol not in DEFAULT_ENDPOINTS or any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
+        return
+    options = storage_options or {}
+    endpoint = options.get("endpoint_url") or (options.get("client_kwargs") or {}).get("endpoint_url")
+    if not endpoint and protocol in ("gs", "gcs") and os.environ.get("STORAGE_EMULATOR_HOST"):
+        endpoint = os.environ["STORAGE_EMULATOR_HOST"]
+    if not endpoint and protocol.startswith("s3"):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = endpoint or DEFAULT_ENDPOINTS[protocol]
+    parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=PROBE_TIMEOUT).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise StoreUnreachable(f"cannot reach {parts.scheme}://{parts.hostname}:{port} ({reason})") from None
 
 
 OUTPUT_SUBDIRS = frozenset({"_ledger", "_runs", "results", "media", "gallery"})

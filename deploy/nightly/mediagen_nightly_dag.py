@@ -20,6 +20,8 @@ REGION = "us-central1"
 BUCKET = "gs://my-bucket"
 IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/mediagen/mediagen:0.1.0"
 MAX_WORKERS = 10
+MAX_FAILED_FRACTION = 0.01
+"""Share of failed + invalid rows a night may have before the DAG run fails (exit code 3)."""
 
 PIPELINE_OPTIONS: dict[str, Any] = {
     # mediagen's own options
@@ -58,6 +60,10 @@ try:  # pragma: no cover - only where Airflow is installed
     from airflow import DAG
     from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
     from airflow.providers.google.cloud.operators.dataflow import DataflowConfiguration
+    try:  # Airflow 3; Airflow 2 keeps it in airflow.operators.bash
+        from airflow.providers.standard.operators.bash import BashOperator
+    except ImportError:
+        from airflow.operators.bash import BashOperator
 except ImportError:  # documentation and tests read this module without Airflow
     DAG = None
 
@@ -71,7 +77,7 @@ if DAG is not None:  # pragma: no cover
         default_args={"retries": 1, "retry_delay": timedelta(minutes=10)},
         tags=["mediagen"],
     ) as dag:
-        BeamRunPythonPipelineOperator(
+        generate = BeamRunPythonPipelineOperator(
             task_id="generate",
             runner="DataflowRunner",
             py_file=PY_FILE,
@@ -83,3 +89,15 @@ if DAG is not None:  # pragma: no cover
                 job_name="mediagen-nightly", project_id=PROJECT, location=REGION, wait_until_finished=True,
             ),
         )
+        # The launch exits 0 once Dataflow accepted the job (2: it refused to start); the
+        # rows' outcome is in the run's manifest once the job is done: exit 3 when more
+        # rows failed (or were invalid) than MAX_FAILED_FRACTION. Needs mediagen (and s3fs for
+        # s3://) where Airflow runs tasks: pip install 'mediagen[s3]'.
+        check_rows = BashOperator(
+            task_id="check_rows",
+            bash_command=(
+                f"python -m pipelines.run_status {PIPELINE_OPTIONS['output']} {PIPELINE_OPTIONS['run_id']} "
+                f"--max_failed_fraction {MAX_FAILED_FRACTION}"
+            ),
+        )
+        generate >> check_rows

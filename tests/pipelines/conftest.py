@@ -47,8 +47,9 @@ def write_job(path, job):
 
 
 def run_pipeline(*args):
-    """Run the CLI in-process (DirectRunner); return the exit code."""
-    return main([str(a) for a in args] + ["--no-progress"])
+    """Run the CLI in-process (DirectRunner); return the exit code. Failed and invalid rows
+    are tolerated (exit 0, not 3): these tests read the rows' outcomes from the table."""
+    return main([str(a) for a in args] + ["--no-progress", "--max_failed_fraction=1"])
 
 
 def read_table(output):

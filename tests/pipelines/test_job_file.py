@@ -84,3 +84,68 @@ def test_the_cli_reports_job_file_errors(tmp_path, capsys):
     prompts.write_text('{"prompt": "x"}\n')
     assert main(["--input", str(prompts), "--output", str(tmp_path / "out"), "--config", str(job)]) == 2
     assert "configs[0].timeout" in capsys.readouterr().err
+
+
+# -- checked at load: provider names, catalog models, limits ------------------------------------
+
+
+def write_yaml(tmp_path, text):
+    path = tmp_path / "job.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_misspelt_provider_names_file_field_value_and_suggestion(tmp_path):
+    path = write_yaml(tmp_path, "configs:\n  - {provider: fal, model: fal-ai/veo3,\n"
+                                "     fallback_configs: [{provider: runwya, model: gen4.5}]}\n")
+    with pytest.raises(JobFileError) as raised:
+        load_job(path)
+    assert str(raised.value).startswith(f"{path}: configs[0].fallback_configs[0].provider: unknown provider 'runwya'")
+    assert "did you mean 'runway'?" in str(raised.value)
+
+
+def test_limits_and_prices_must_name_a_provider(tmp_path):
+    path = write_yaml(tmp_path, "configs: [{provider: fal, model: fal-ai/veo3}]\nlimits: {fla: {max_in_flight: 2}}\n")
+    with pytest.raises(JobFileError, match=r"limits\.fla: unknown provider 'fla'; did you mean 'fal'\?"):
+        load_job(path)
+
+
+def test_a_mocked_config_may_use_any_provider_name(tmp_path):
+    path = write_yaml(tmp_path, "configs: [{provider: acme, model: acme-video, mock: {enabled: true}}]\n")
+    assert load_job(path).configs[0].provider == "acme"
+
+
+def test_a_model_missing_from_the_catalog_is_a_warning_not_an_error(tmp_path, caplog):
+    path = write_yaml(tmp_path, "configs: [{provider: fal, model: fal-ai/veo9-preview}]\n")
+    assert load_job(path).configs[0].model == "fal-ai/veo9-preview"
+    assert "configs[0].model: 'fal-ai/veo9-preview' is not in fal's catalog" in caplog.text
+    caplog.clear()
+    load_job(write_yaml(tmp_path, "configs: [{provider: fal, model: fal-ai/veo3.1/fast}]\n"))
+    assert "catalog" not in caplog.text
+
+
+def test_shipped_example_chains_never_end_in_the_mock():
+    """A placeholder must never pass for the real thing (issue #14): the provider examples'
+    chains hold real providers only; the offline examples are mock-only by name."""
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for path in sorted((examples / "providers").glob("*.yaml")):
+        job = load_job(str(path))
+        mocked = [entry.provider for entry in job.entries() if entry.is_mocked]
+        assert mocked == [], f"{path.name}: {mocked}"
+    for name in ("image.yaml", "tts.yaml"):
+        assert all(entry.is_mocked for entry in load_job(str(examples / name)).entries())
+
+
+def test_sample_prompt_files_are_valid_rows_for_their_offline_jobs():
+    from pathlib import Path
+
+    from transforms.read import read_rows
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for prompts, job in (("prompts_image.jsonl", "image.yaml"), ("prompts_tts.jsonl", "tts.yaml"),
+                         ("prompts_image.jsonl", "providers/stability.yaml"),
+                         ("prompts_tts.jsonl", "providers/elevenlabs.yaml")):
+        rows = list(read_rows(str(examples / prompts), load_job(str(examples / job))))
+        assert rows and all(row.is_valid for row in rows), [row.error for row in rows if not row.is_valid]

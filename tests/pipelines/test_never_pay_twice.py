@@ -58,7 +58,7 @@ class Scenario:
     def command(self, *extra: str, input_path: str | None = None) -> list[str]:
         command = [sys.executable, "-m", "pipelines.generate", "--input", input_path or str(self.input),
                    "--output", self.output, "--config", str(self.job_file), "--no-progress", "--lease_seconds", "5",
-                   *extra]
+                   "--max_failed_fraction=1", *extra]  # rows' outcomes are read from the table
         if self.storage_options:
             command += ["--storage_options", json.dumps(self.storage_options)]
         return command

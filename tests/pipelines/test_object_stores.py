@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from providers import register_provider
-from schemas.results import RESULTS_SCHEMA
+from schemas.results import RESULTS_SCHEMA, resolve_media_uri
 from tests.pipelines.conftest import CountingMock, run_pipeline, write_job
 from tests.transforms.conftest import ObjectStore, gcs_store, s3_store  # noqa: F401  (session fixtures)
 
@@ -110,6 +110,7 @@ def test_run_writes_table_media_ledger_and_manifest_to_the_store(store_run: Stor
     for row_id in COMPLETED:
         row = rows[row_id]
         [uri] = row["media_uris"]
+        uri = resolve_media_uri(uri, store_run.output_uri)  # stored relative to the output root
         assert uri.startswith(bucket_prefix) and re.search(r"/media/video/[0-9a-f]{32}\.mp4$", uri)
         data = store_run.fs.cat_file(store_run.key(uri))
         assert len(data) == row["bytes"] and hashlib.sha256(data).hexdigest() == row["sha256"]
@@ -122,7 +123,7 @@ def test_run_writes_table_media_ledger_and_manifest_to_the_store(store_run: Stor
     assert {f"_ledger/{k}.json" for k in keys} == done_records
     for key in keys:
         entry = store_run.json(f"_ledger/{key}.json")
-        assert entry["state"] == "done" and entry["media"][0]["uri"].startswith(bucket_prefix)
+        assert entry["state"] == "done" and entry["media"][0]["uri"] == f"media/video/{key}.mp4"  # relative to the root
 
     [manifest_path] = store_run.files("_runs")
     manifest = store_run.json(manifest_path)

@@ -131,7 +131,7 @@ def test_installed_console_script_runs_a_tiny_job_outside_the_checkout(installed
     rows = {r["row_id"]: r for r in ds.dataset(tmp_path / "out" / "results", format="parquet").to_table().to_pylist()}
     assert {r["status"] for r in rows.values()} == {"completed"}
     assert (rows["dog"]["width"], rows["dog"]["height"]) == (96, 64)
-    assert all(Path(r["media_uris"][0]).is_file() for r in rows.values())
+    assert all((tmp_path / "out" / r["media_uris"][0]).is_file() for r in rows.values())  # relative to the root
     help_text = _run([installed, "-m", "pipelines.generate", "--help"], cwd=tmp_path).stdout
     assert "--storage_options" in help_text
 
@@ -188,7 +188,7 @@ def test_flex_template_parameters_are_options_of_the_command_line() -> None:
             re.compile(pattern)
         known = name in cli_option_names() or unknown_options([f"--{name}=1"]) == []
         assert known, f"{name} is neither a mediagen nor a Beam option"
-    required = {"input", "output"}
+    required = {"input", "output", "sdk_container_image"}  # workers without the image lack mediagen
     assert {n for n, p in parameters.items() if not p.get("isOptional", False)} == required
     mediagen_options = cli_option_names() - {"help", "progress", "no-progress", "wait", "no-wait"}
     assert mediagen_options <= set(parameters), "every mediagen option can be given to the template"

@@ -86,7 +86,7 @@ def test_speech_chain_across_elevenlabs_and_cartesia(keyed, tmp_path):
     rows = rows_by_id(tmp_path / "out")
     assert {r: row["provider"] for r, row in rows.items()} == {"wav": "elevenlabs", "mp3-48k": "cartesia"}
     for row_id, codec, rate in (("wav", "pcm_s16le", 24000), ("mp3-48k", "mp3", 48000)):
-        with av.open(rows[row_id]["media_uris"][0]) as container:
+        with av.open(str(tmp_path / "out" / rows[row_id]["media_uris"][0])) as container:
             stream = container.streams.audio[0]
             assert stream.codec_context.name.startswith(codec) and stream.codec_context.sample_rate == rate
         assert rows[row_id]["duration_seconds"] > 0.5

@@ -4,24 +4,18 @@ import base64
 from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
 
-from providers.http import elide_base64, error_text, form_value, multipart_fields, parse_retry_after
+from providers.http import MAX_RAW_STRING, error_text, form_value, multipart_fields, parse_retry_after, shrink_raw
 from providers.media import sniff_content_type
 
 
-def test_elide_base64_only_touches_named_fields_when_given():
-    payload = base64.b64encode(b"\x89PNG" * 200).decode()
-    body = {"a": [{"data": payload, "mimeType": "image/png", "note": "x" * 400}]}
-    assert elide_base64(body, frozenset({"data"})) == {
-        "a": [{"data": f"<{len(payload)} base64 characters omitted>", "mimeType": "image/png", "note": "x" * 400}]
+def test_shrink_raw_omits_long_strings_and_bytes_at_any_depth():
+    payload = base64.b64encode(b"\x89PNG" * 1000).decode()
+    body = {"a": [{"data": payload, "mimeType": "image/png", "note": "x" * MAX_RAW_STRING}], "pcm": b"\0" * 10}
+    assert shrink_raw(body) == {
+        "a": [{"data": f"<{len(payload)} characters omitted>", "mimeType": "image/png", "note": "x" * MAX_RAW_STRING}],
+        "pcm": "<10 bytes omitted>",
     }
-
-
-def test_elide_base64_finds_long_base64_anywhere_without_keys():
-    payload = base64.b64encode(bytes(range(256)) * 4).decode()
-    elided = elide_base64({"outer": {"inner": [payload]}, "text": "short prose, kept"})
-    assert elided == {"outer": {"inner": [payload]}, "text": "short prose, kept"}  # lists of strings: no key
-    assert elide_base64({"audio": payload})["audio"].endswith("base64 characters omitted>")
-    assert elide_base64({"audio": "not base64! " * 50})["audio"].startswith("not base64!")
+    assert shrink_raw(["y" * (MAX_RAW_STRING + 1), 3, None]) == [f"<{MAX_RAW_STRING + 1} characters omitted>", 3, None]
 
 
 def test_error_text_understands_common_error_shapes():

@@ -7,6 +7,7 @@ import time
 import pytest
 from pydantic import ValidationError
 
+from tests.fakes import FakeClock
 from providers.limits import (
     AIMDController,
     GlobalLimiter,
@@ -18,17 +19,6 @@ from providers.limits import (
     RateLimiterAdapter,
     TokenBucket,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 # -- ProviderLimits ---------------------------------------------------------------
@@ -223,6 +213,19 @@ def test_limiter_submits_follow_aimd_and_retry_after():
     assert stats["throttles"] == 1 and stats["rate_decreases"] == 1
 
 
+def test_retries_are_counted_from_threads_and_reported_with_the_cap():
+    limiter = ProviderLimiter("fal", ProviderLimits(max_in_flight=3))
+    assert limiter.stats()["retries"] == 0
+    threads = [threading.Thread(target=lambda: [limiter.on_retry() for _ in range(500)]) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert limiter.in_flight.try_take()
+    stats = limiter.stats()
+    assert (stats["retries"], stats["in_flight"], stats["max_in_flight"], stats["throttles"]) == (2000, 1, 3, 0)
+
+
 def test_polls_have_their_own_budget():
     clock = FakeClock()
     limiter = ProviderLimiter("fal", ProviderLimits(polls_per_second=4, burst=1), clock=clock)
@@ -320,6 +323,8 @@ def test_registry_pickles_to_a_fresh_copy():
     copy = pickle.loads(pickle.dumps(registry))
     assert copy.limits == registry.limits and copy.workers == 2
     assert copy.limiter("fal").in_flight.current == 0
+    registry.limiter("fal").on_retry()
+    assert pickle.loads(pickle.dumps(registry)).limiter("fal").retries == 0
     assert copy.stats().keys() == {"fal"}
 
 

@@ -170,3 +170,18 @@ sys.stdout.write(str(len(output.media[0].data)))
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) == len(local.media[0].data) > 1000
     assert "api_key" not in json.dumps(job.data)
+
+
+def test_plain_images_without_text_are_valid_cached_and_sized_as_asked():
+    import base64
+
+    from providers import generate_image
+    from providers.media import make_plain_image, probe_media
+    from schemas import ImageGenerationConfig, MockConfig
+
+    config = ImageGenerationConfig(provider="mock", model="m", mock=MockConfig(render_text=False))
+    response = generate_image(config, prompt="no text drawn", size="96x48", extra_params={"output_format": "jpeg"})
+    data = base64.b64decode(response.images[0].split(",", 1)[-1])
+    info = probe_media(data)
+    assert (info.content_type, info.width, info.height) == ("image/jpeg", 96, 48)
+    assert make_plain_image(96, 48, image_format="jpeg") is make_plain_image(96, 48, image_format="jpeg")

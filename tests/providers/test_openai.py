@@ -289,7 +289,7 @@ def test_gpt_image_generation_sends_json_and_returns_decoded_bytes(emulator):
     assert response.content_type == "image/jpeg" and len(response.images) == 2
     info = probe_media(base64.b64decode(response.images[0]))
     assert (info.kind, info.content_type, info.width, info.height) == ("image", "image/jpeg", 1536, 1024)
-    assert response.raw_response["data"][0]["b64_json"].endswith("base64 characters omitted>")  # bytes are not duplicated
+    assert response.raw_response["data"][0]["b64_json"].endswith(" characters omitted>")  # bytes are not duplicated
     assert response.execution_metadata.attempts[0].request_id.startswith("req_")
 
 

@@ -565,3 +565,73 @@ def test_a_fault_in_the_window_while_driving_an_item_fails_only_that_item():
         (after,) = window.wait_results(timeout=5)
     assert isinstance(results["broken"].error, ZeroDivisionError)
     assert results["fine"].ok and after.ok
+
+
+# -- inline pure-CPU calls -------------------------------------------------------------
+
+
+def test_cpu_calls_run_inline_on_the_scheduler_and_errors_reach_the_generator(registry):
+    def steps():
+        scheduler = threading.current_thread().name  # generators are advanced on the scheduler
+        ran_on = yield Call(lambda: threading.current_thread().name, kind="cpu")
+        pooled_on = yield Call(lambda: threading.current_thread().name)
+        try:
+            yield Call(lambda: 1 / 0, kind="cpu")
+        except ZeroDivisionError:
+            return scheduler, ran_on, pooled_on
+        raise AssertionError("the inline call's error never reached the generator")
+
+    def failing():
+        yield Call(lambda: {}["missing"], kind="cpu")
+
+    with JobWindow(registry, name="inline") as window:
+        results = run_all(window, [("ok", steps()), ("bad", failing())])
+        stats = window.stats
+    scheduler, ran_on, pooled_on = results["ok"].response
+    assert scheduler == ran_on == "inline-scheduler"
+    assert pooled_on.startswith("inline-call-")
+    assert isinstance(results["bad"].error, KeyError)
+    assert stats["inline_calls"] == 3 and stats["other_calls"] == 1
+
+
+def test_response_building_runs_inline(registry):
+    config = video_config(registered(Recorder(polls=1)))
+    with JobWindow(registry) as window:
+        results = run_all(window, [("a", video_steps(config))])
+        stats = window.stats
+    assert results["a"].ok
+    assert stats["inline_calls"] == 1  # build_response: no pool round trip
+
+
+def test_queued_seconds_is_the_wait_before_the_submit_ran(monkeypatch, registry):
+    from providers import driver
+
+    ticks = iter([100.0, 107.5])  # the submit step yielded at 100, its call ran at 107.5
+    monkeypatch.setattr(driver, "clock", lambda: next(ticks))
+    config = video_config(registered(Recorder(polls=1)))
+    with JobWindow(registry) as window:
+        results = run_all(window, [("a", video_steps(config))])
+    attempt = results["a"].response.execution_metadata.attempts[0]
+    assert attempt.queued_seconds == 7.5
+    span = (attempt.ended_at - attempt.started_at).total_seconds()
+    assert attempt.elapsed_seconds == max(0.0, span - 7.5)
+
+
+def test_drive_async_runs_cpu_calls_on_the_event_loop_thread():
+    import asyncio
+
+    from providers.driver import drive_async
+
+    def steps():
+        inline = yield Call(threading.get_ident, kind="cpu")
+        pooled = yield Call(threading.get_ident)
+        try:
+            yield Call(lambda: 1 / 0, kind="cpu")
+        except ZeroDivisionError:
+            return inline, pooled
+
+    async def run():
+        return threading.get_ident(), await drive_async(steps(), None)
+
+    loop_thread, (inline, pooled) = asyncio.run(run())
+    assert inline == loop_thread != pooled

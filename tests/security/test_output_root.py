@@ -92,7 +92,7 @@ def test_an_edited_ledger_url_gets_no_credentials(emulator: ProviderEmulator, tm
     (tmp_path / "out" / "_ledger" / key / "claim-000000.json").write_text(claim.model_dump_json())
 
     done = cli(tmp_path, "--input", str(prompts), "--output", str(tmp_path / "out"), "--config", str(job))
-    assert done.returncode in (0, 1), done.stderr[-2000:]
+    assert done.returncode in (0, 1, 3), done.stderr[-2000:]
     assert Recorder.seen, "the run followed the recorded job"
     for request in Recorder.seen:
         assert CANARY not in json.dumps(request)

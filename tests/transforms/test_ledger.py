@@ -15,7 +15,8 @@ from providers.errors import LedgerUnavailableError, OutputAlreadyMadeError, Pos
 from schemas import JobHandle
 from schemas.results import StoredMedia
 from tests.transforms.conftest import start_fake_gcs, start_moto_s3
-from transforms.ledger import Ledger, claim_dir, claim_path, done_path
+from transforms.ledger import (INDEX_DIR, INDEX_PARTS_DIR, InFlightKeys, Ledger, claim_dir, claim_path, compact_index,
+                               done_path)
 from transforms.storage import Storage
 
 KEY = "ab" * 16
@@ -256,3 +257,98 @@ def test_a_failing_job_record_trips_the_breaker(tmp_path):
         ledger.record_job(KEY, "h", JOB)
     with pytest.raises(LedgerUnavailableError):
         ledger.claim("cd" * 16, "h", idempotent=False)
+
+
+# -- the done index: a rerun reads no record one by one -------------------------------------
+
+
+class Requests(Storage):
+    """A store recording the per-key requests a reused key would cost."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[tuple[str, str]] = []
+
+    def read_bytes(self, relpath: str) -> bytes:
+        self.calls.append(("read", relpath))
+        return super().read_bytes(relpath)
+
+    def exists(self, relpath: str) -> bool:
+        self.calls.append(("exists", relpath))
+        return super().exists(relpath)
+
+
+def finished_run(root, run_id: str, keys: list[str]) -> Ledger:
+    """A run that made ``keys`` and published its index."""
+    ledger = ledger_at(root, run_id=run_id)
+    for key in keys:
+        ledger.storage.write_bytes(f"media/video/{key}.mp4", b"video")
+        media = [StoredMedia(uri=ledger.storage.uri(f"media/video/{key}.mp4"), content_type="video/mp4", bytes=5,
+                             sha256="0" * 64)]
+        ledger.record_done(key, "video", media, provider="fal", model=run_id, is_mock=False, raw_response_json=None)
+    ledger.flush_index()
+    assert compact_index(ledger.storage, run_id) == len(keys)
+    return ledger
+
+
+def rerun_ledger(root, run_id: str = "rerun") -> Ledger:
+    uri, options = root
+    return Ledger(Requests(uri, options), run_id=run_id)
+
+
+def test_a_rerun_finds_done_records_in_the_index_without_per_key_requests(root):
+    keys = [f"{i:032x}" for i in range(5)]
+    first = finished_run(root, "run-a", keys)
+    assert [p.rsplit("/", 1)[-1] for p in first.storage.list(INDEX_DIR) if p.endswith(".parquet")] == ["run-a.parquet"]
+    assert not [p for p in first.storage.list(INDEX_PARTS_DIR) if p.endswith(".parquet")]  # merged, then removed
+    rerun = rerun_ledger(root)
+    for key in keys:
+        entry = rerun.finished(key)
+        assert entry is not None and entry.key == key and entry.model == "run-a"
+    assert rerun.storage.calls == []  # neither the done records nor the media were read one by one
+    assert rerun.finished("f" * 32) is None and rerun.storage.calls == [("read", done_path("f" * 32))]
+
+
+def test_deleted_media_sends_an_indexed_key_back_to_the_per_key_check(root):
+    keys = [f"{i:032x}" for i in range(2)]
+    first = finished_run(root, "run-a", keys)
+    first.storage.delete(f"media/video/{keys[0]}.mp4")
+    rerun = rerun_ledger(root)
+    assert rerun.finished(keys[0]) is None  # the user removed it to have it made again
+    assert rerun.finished(keys[1]) is not None
+
+
+def test_the_latest_runs_record_of_a_key_wins_and_fallback_reads_are_indexed_for_the_next_run(root):
+    key, other = "a" * 32, "b" * 32
+    finished_run(root, "run-a", [key])
+    later = finished_run(root, "run-b", [key])
+    assert rerun_ledger(root).finished(key).model == "run-b"
+    # A record no index holds (a crashed run's last ones) is read once, then indexed by this run.
+    later.storage.write_bytes(f"media/video/{other}.mp4", b"video")
+    media = [StoredMedia(uri=later.storage.uri(f"media/video/{other}.mp4"), content_type="video/mp4", bytes=5, sha256="0" * 64)]
+    Ledger(later.storage, run_id="crashed").record_done(other, "video", media, provider="fal", model="crashed",
+                                                        is_mock=False, raw_response_json=None)
+    third = rerun_ledger(root, "run-c")
+    assert third.finished(other).model == "crashed" and ("read", done_path(other)) in third.storage.calls
+    third.flush_index()
+    compact_index(third.storage, "run-c")
+    fourth = rerun_ledger(root, "run-d")
+    assert fourth.finished(other).model == "crashed" and fourth.storage.calls == []
+
+
+def test_an_unreadable_index_file_falls_back_to_per_key_reads(tmp_path):
+    storage = Storage(str(tmp_path))
+    finished_run((str(tmp_path), {}), "run-a", ["c" * 32])
+    storage.write_bytes(f"{INDEX_DIR}/broken.parquet", b"not parquet")
+    rerun = rerun_ledger((str(tmp_path), {}))
+    assert rerun.finished("c" * 32) is not None
+
+
+def test_a_key_in_flight_in_this_process_is_owned_by_one_item():
+    keys = InFlightKeys()
+    assert keys.take(KEY, "item-1") and keys.take(KEY, "item-1")
+    assert not keys.take(KEY, "item-2")
+    keys.release(KEY, "item-2")  # not the owner: nothing happens
+    assert not keys.take(KEY, "item-2")
+    keys.release(KEY, "item-1")
+    assert keys.take(KEY, "item-2")

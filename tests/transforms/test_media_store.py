@@ -91,3 +91,29 @@ def test_raw_pcm_is_measured_at_the_requested_rate(store):
     clip = make_audio("raw speech", audio_format="pcm", sample_rate=16000, duration_seconds=1.5)
     (stored,) = store.store("tts", KEY, TTSResponse(request_id="r", audio=base64.b64encode(clip.data).decode()), raw_pcm_sample_rate=16000)
     assert abs(stored.duration_seconds - 1.5) < 0.01
+
+
+def test_the_streamed_sha256_equals_hashlib_over_the_file_after_a_retried_download(store, emulator, tmp_path):
+    data = make_video("hashed", 320, 240, 1.0)
+    url = emulator.host_media(data, "video/mp4", provider="demo")
+    emulator.inject("media", Fault.truncate(1000), times=1)  # the first try is cut short: rewound, rehashed
+    (stored,) = store.store("video", KEY, video_response(url))
+    on_disk = (tmp_path / "out" / "media" / "video" / f"{KEY}.mp4").read_bytes()
+    assert stored.sha256 == hashlib.sha256(on_disk).hexdigest() and stored.bytes == len(on_disk) == len(data)
+
+
+def test_a_hashing_sink_hashes_what_is_written_and_starts_over_when_rewound(tmp_path):
+    from transforms.media_store import HashingSink
+
+    with open(tmp_path / "f", "w+b") as handle:
+        sink = HashingSink(handle)
+        sink.write(b"partial download")
+        sink.seek(0)
+        sink.truncate()
+        sink.write(b"\x00\xffwhole")
+        sink.write("ünïcode".encode())
+        sink.flush()
+        with pytest.raises(ValueError, match="rewind to the start"):
+            sink.seek(3)
+    content = (tmp_path / "f").read_bytes()
+    assert sink.hexdigest() == hashlib.sha256(content).hexdigest() and sink.size == len(content)

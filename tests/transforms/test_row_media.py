@@ -72,7 +72,7 @@ def test_media_roots_allow_exactly_their_prefix(tmp_path):
                     str(tmp_path / "clips" / "link.wav"), "gs://bucket/audio/../private/k.json", "gs://bucket/audioX/a.wav"):
         assert check_row_media(sts(escaped), allowed), escaped
     loaded = load_row_media(sts(str(tmp_path / "clips" / "a.wav")), allowed)
-    assert loaded.audio == {"content": b"RIFF....WAVE", "content_type": "audio/x-wav"}
+    assert loaded.audio == {"content": b"RIFF....WAVE", "content_type": "audio/wav"}
 
 
 def test_loading_refuses_what_checking_refuses_and_bounds_size(tmp_path):

@@ -170,7 +170,7 @@
         el("div", { className: "line" },
           el("span", { className: "status status-" + row.status }, row.status),
           row.reused ? el("span", { className: "flag" }, "reused") : null,
-          row.mock ? el("span", { className: "flag" }, "mock") : null,
+          row.placeholder ? el("span", { className: "flag" }, "placeholder") : row.mock ? el("span", { className: "flag" }, "mock") : null,
           index.has_cost && row.cost > 0 ? el("span", { className: "flag cost" }, cost(row.cost)) : null),
         el("div", { className: "muted" }, [row.provider, row.model].filter(Boolean).join(" / ") || "no provider"),
         el("div", { className: "prompt" }, row.prompt),
@@ -192,7 +192,7 @@
     const dialog = $("detail");
     $("detail-title").textContent = row.id;
     const facts = [
-      ["status", row.status + (row.reused ? " (reused)" : "") + (row.mock ? " (mock)" : "")],
+      ["status", row.status + (row.reused ? " (reused)" : "") + (row.placeholder ? " (mock placeholder for a real provider)" : row.mock ? " (mock)" : "")],
       ["provider / model", [row.provider, row.model].filter(Boolean).join(" / ")],
       ["config", row.config], ["modality", row.modality], ["run", row.run], ["finished", row.finished],
       ["cost", index.has_cost && "cost" in row ? cost(row.cost) + (row.cost_source ? " (" + row.cost_source + ")" : "") : ""],
