@@ -29,10 +29,10 @@ from typing import Any  # noqa: E402
 
 from benchmarks.window import NullMediaProvider  # noqa: E402
 from providers import RetryPolicy, register_provider  # noqa: E402
-from providers.driver import Call  # noqa: E402
-from providers.limits import LimiterRegistry  # noqa: E402
-from providers.orchestrator import chain_keys, chain_steps  # noqa: E402
-from providers.window import JobWindow  # noqa: E402
+from providers.core.driver import Call  # noqa: E402
+from providers.core.limits import LimiterRegistry  # noqa: E402
+from providers.core.orchestrator import chain_keys, chain_steps  # noqa: E402
+from providers.core.window import JobWindow  # noqa: E402
 from schemas import ImageGenerationConfig, ImageGenerationRequest  # noqa: E402
 from schemas.results import StoredMedia  # noqa: E402
 from transforms.ledger import Ledger  # noqa: E402

@@ -20,7 +20,8 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 from typing import Callable  # noqa: E402
 
-from providers.media import make_audio, make_image, make_video, resolution_for  # noqa: E402
+from providers.media.formats import resolution_for# noqa: E402
+from providers.media.synthesis import make_audio, make_image, make_video# noqa: E402
 
 PROMPT = "A lighthouse on a rocky cliff during a thunderstorm, waves crashing, dramatic cinematic lighting"
 VIDEO_TARGET_SECONDS = 0.5

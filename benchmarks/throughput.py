@@ -151,7 +151,8 @@ def child_asyncio(rows: int, duration: float, window: int) -> dict:
 def child_large(rows: int, url: str, window: int) -> dict:
     """The pipeline storing videos downloaded from ``url`` (served by the parent process)."""
     from providers import register_provider
-    from providers.base import GeneratedMedia, JobProvider, ProviderOutput
+    from providers.core.contract import GeneratedMedia, ProviderOutput
+    from providers.core.base import JobProvider
 
     class UrlProvider(JobProvider):
         name = "bench-url"
@@ -177,7 +178,7 @@ def child_startup(launched: float, rows: int = 4) -> dict:
     to the CLI's first submitted job, caught by wrapping the mock's submit (the DirectRunner
     runs the DoFns in this process)."""
     first: dict = {}
-    from providers.mock import MockProvider
+    from providers.builtin.mock import MockProvider
 
     submit = MockProvider.submit
 
@@ -203,7 +204,7 @@ def padded_mp4(size_bytes: int) -> bytes:
     """A real 1 s H.264 MP4 grown to ``size_bytes`` with a trailing 'free' box (valid MP4)."""
     import struct
 
-    from providers.media import make_video
+    from providers.media.synthesis import make_video
 
     video = make_video("large output", 320, 240, 1.0)
     pad = max(8, size_bytes - len(video))

@@ -30,10 +30,11 @@ from dataclasses import dataclass, field  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 from providers import RetryPolicy, generate_image, generate_video, register_provider  # noqa: E402
-from providers.base import GeneratedMedia, JobProvider, JobStatus, ProviderContext, ProviderOutput  # noqa: E402
-from providers.limits import LimiterRegistry  # noqa: E402
-from providers.orchestrator import chain_steps  # noqa: E402
-from providers.window import JobWindow  # noqa: E402
+from providers.core.contract import GeneratedMedia, JobStatus, ProviderContext, ProviderOutput# noqa: E402
+from providers.core.base import JobProvider# noqa: E402
+from providers.core.limits import LimiterRegistry  # noqa: E402
+from providers.core.orchestrator import chain_steps  # noqa: E402
+from providers.core.window import JobWindow  # noqa: E402
 from schemas import (  # noqa: E402
     ImageGenerationConfig,
     ImageGenerationRequest,

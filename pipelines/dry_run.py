@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from providers.errors import MediagenError
-from providers.orchestrator import _check_supported, chain_keys, flatten_chain
-from providers.pricing import CostEstimate, PriceBook
+from providers.core.orchestrator import _check_supported, chain_keys, flatten_chain
+from providers.core.pricing import CostEstimate, PriceBook
 from providers.registry import UnknownProviderError, handler_for
 from schemas import JobConfig
 
@@ -127,7 +127,7 @@ def _serving_costs(
 def _reused(made: Any, key: str, job: JobConfig, name: str, config: Any, request: Any) -> bool:
     """Whether the run would reuse the done record ``made`` (a placeholder is replaced when
     the chain's real first config has a key here: see transforms.rows.reuse_decision)."""
-    from providers.orchestrator import flatten_chain
+    from providers.core.orchestrator import flatten_chain
     from transforms.rows import key_named, reuse_decision
 
     chain = flatten_chain(config)

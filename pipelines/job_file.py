@@ -14,7 +14,7 @@ from typing import Any
 
 import pydantic
 
-from providers.redaction import KEY_SOURCE_FIELDS, MASK, is_secret_name
+from providers.core.redaction import KEY_SOURCE_FIELDS, MASK, is_secret_name
 from schemas import JobConfig
 
 
@@ -51,7 +51,7 @@ def check_providers(job: JobConfig, source: str = "<job>") -> None:
     not mocked is one this installation serves (built in or registered), with a did-you-mean
     when it is not; limits and prices name a provider of the job or a known one; a model the
     provider's catalog does not list is a warning (new models work before the catalog knows them)."""
-    from providers.capabilities import family_key
+    from providers.core.capabilities import family_key
     from providers.registry import UnknownProviderError, get_provider, known_providers
 
     known = known_providers()

@@ -29,12 +29,12 @@ _EXPORTS = {
     "known_providers": "providers.registry",
     "UnknownProviderError": "providers.registry",
     "get_provider_capabilities": "providers.registry",
-    "ProviderHandler": "providers.base",
-    "JobProvider": "providers.base",
-    "RetryPolicy": "providers.orchestrator",
-    "ModelCapabilities": "providers.capabilities",
-    "Lifecycle": "providers.capabilities",
-    "request_key": "providers.keys",
+    "ProviderHandler": "providers.core.base",
+    "JobProvider": "providers.core.base",
+    "RetryPolicy": "providers.core.orchestrator",
+    "ModelCapabilities": "providers.core.capabilities",
+    "Lifecycle": "providers.core.capabilities",
+    "request_key": "providers.core.keys",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -19,9 +19,9 @@ from schemas import (
     VideoGenerationResponse,
 )
 
-from .base import ProgressCallback
-from .driver import drive_async, drive_sync
-from .orchestrator import DEFAULT_RETRY, RetryPolicy, chain_steps
+from providers.core.contract import ProgressCallback
+from providers.core.driver import drive_async, drive_sync
+from providers.core.orchestrator import DEFAULT_RETRY, RetryPolicy, chain_steps
 
 
 def _as_request(request_type: type, request: Any, kwargs: dict[str, Any]) -> Any:

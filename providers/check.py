@@ -7,7 +7,7 @@ pipeline resolves it (``api_key_env`` / ``secret`` through :class:`transforms.se
 else the provider's default environment variable), and the provider's cheapest
 authenticated, non-generating call (its :class:`KeyCheck`: list models, list voices,
 account info) is made once per distinct provider / endpoint / key source through
-:func:`providers.http.send`. One table row per config says where the key was found
+:func:`providers.core.http.send`. One table row per config says where the key was found
 (never the key), whether it was accepted, and which models the job names that the
 provider's list answer does not contain.
 
@@ -29,8 +29,9 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from schemas import ConfigEntry, JobConfig, Modality
 from schemas.base import InvalidAPIKeyError, normalise_api_key
 
-from .base import AnyConfig, Deadline, JobProvider, ProviderContext
-from .errors import GenerationTimeoutError, MediagenError, ProviderAuthError, ProviderConnectionError, ProviderHTTPError
+from providers.core.contract import AnyConfig, Deadline, ProviderContext
+from providers.core.base import JobProvider
+from providers.errors import GenerationTimeoutError, MediagenError, ProviderAuthError, ProviderConnectionError, ProviderHTTPError
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ _ENV_SOURCE = re.compile(r"the (\S+) environment variable")
 def _target(label: str, entry: ConfigEntry, modality: Modality, resolve: Resolve) -> _Target:
     from transforms.secrets import KeyResolutionError
 
-    from .registry import get_provider
+    from providers.registry import get_provider
 
     target = _Target(label, entry, modality, get_provider(entry.provider), None, None, "-")  # unknown: usage error
     if entry.is_mocked:
@@ -233,7 +234,7 @@ def listed_models(body: Any, spec: str) -> set[str] | None:
 
 def run_check(provider: JobProvider, ctx: ProviderContext, models: Sequence[str]) -> Outcome:
     """Make the provider's key check once; which of ``models`` its answer does not list."""
-    from .http import response_body, send
+    from providers.core.http import response_body, send
 
     check: KeyCheck = provider.key_check  # type: ignore[attr-defined]
     try:
@@ -360,7 +361,7 @@ def main(argv: Sequence[str] | None = None, *, resolver: Resolve | None = None) 
     from pipelines.job_file import JobFileError, load_job
     from transforms.secrets import KeyResolver
 
-    from .registry import UnknownProviderError
+    from providers.registry import UnknownProviderError
 
     try:
         args = build_parser().parse_args(argv)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from schemas import ExecutionMetadata
 
-    from .redaction import Redactor
+    from providers.core.redaction import Redactor
 
 
 class MediagenError(Exception):

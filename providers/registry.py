@@ -10,23 +10,23 @@ import importlib
 import threading
 from typing import Any
 
-from .capabilities import ModelCapabilities
-from .errors import MediagenError
+from providers.core.capabilities import ModelCapabilities
+from providers.errors import MediagenError
 
 BUILTIN_PROVIDERS: dict[str, str] = {
-    "fal": "providers.fal:FalProvider",
-    "openai": "providers.openai:OpenAIProvider",
-    "azure-openai": "providers.azure_openai:AzureOpenAIProvider",
-    "runway": "providers.runway:RunwayProvider",
-    "google": "providers.google:GoogleProvider",
-    "replicate": "providers.replicate:ReplicateProvider",
-    "stability": "providers.stability:StabilityProvider",
-    "xai": "providers.xai:XAIProvider",
-    "elevenlabs": "providers.elevenlabs:ElevenLabsProvider",
-    "cartesia": "providers.cartesia:CartesiaProvider",
-    "sarvam": "providers.sarvam:SarvamProvider",
-    "hume": "providers.hume:HumeProvider",
-    "mock": "providers.mock:MockProvider",
+    "fal": "providers.builtin.fal:FalProvider",
+    "openai": "providers.builtin.openai:OpenAIProvider",
+    "azure-openai": "providers.builtin.azure_openai:AzureOpenAIProvider",
+    "runway": "providers.builtin.runway:RunwayProvider",
+    "google": "providers.builtin.google:GoogleProvider",
+    "replicate": "providers.builtin.replicate:ReplicateProvider",
+    "stability": "providers.builtin.stability:StabilityProvider",
+    "xai": "providers.builtin.xai:XAIProvider",
+    "elevenlabs": "providers.builtin.elevenlabs:ElevenLabsProvider",
+    "cartesia": "providers.builtin.cartesia:CartesiaProvider",
+    "sarvam": "providers.builtin.sarvam:SarvamProvider",
+    "hume": "providers.builtin.hume:HumeProvider",
+    "mock": "providers.builtin.mock:MockProvider",
 }
 
 _handlers: dict[str, Any] = {}

@@ -2,7 +2,7 @@
 
 The provider modules list their models' prices with :class:`Price`; a job file may
 override or extend them (``prices:``) and cap the spend (``budget:``). The arithmetic
-lives in ``providers.pricing``.
+lives in ``providers.core.pricing``.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def emulator(emulator_server: ProviderEmulator) -> Iterator[ProviderEmulator]:
 def serve_retired_models(monkeypatch: pytest.MonkeyPatch, models: dict, prefix: str = "") -> None:
     """Lift the retirement of the catalog entries in ``models`` whose names start with
     ``prefix``, for this test only, so a retired model's wire protocol can still be tested."""
-    from providers.capabilities import Lifecycle
+    from providers.core.capabilities import Lifecycle
 
     for name, caps in list(models.items()):
         if name.startswith(prefix):

@@ -4,14 +4,14 @@ the one the code generates."""
 import re
 from pathlib import Path
 
-from providers.catalog import markdown_table, with_table
+from providers.core.catalog import markdown_table, with_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_provider_table_is_generated_from_the_code():
     text = README.read_text()
-    assert with_table(text) == text, "run: python -m providers.catalog --write README.md"
+    assert with_table(text) == text, "run: python -m providers.core.catalog --write README.md"
     assert "`fal` | `fal-ai/veo3" in markdown_table() and "`sarvam` | `bulbul:v3`" in markdown_table()
 
 

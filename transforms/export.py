@@ -208,7 +208,7 @@ def _media_size(storage: Storage, media: dict[str, Any]) -> int:
 
 def extension_of(content_type: str | None, uri: str) -> str:
     """The file extension for a media object: from its content type, else from its URI."""
-    from providers.media import EXTENSIONS
+    from providers.media.formats import EXTENSIONS
 
     if content_type in EXTENSIONS:
         return EXTENSIONS[content_type]

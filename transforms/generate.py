@@ -26,13 +26,13 @@ import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.shared import Shared
 
-from providers.driver import Call, Sleep, Steps
+from providers.core.driver import Call, Sleep, Steps
 from providers.errors import LedgerUnavailableError, OutputAlreadyMadeError
-from providers.limits import LimiterRegistry
-from providers.redaction import install_log_redaction
-from providers.orchestrator import RetryPolicy, chain_keys, chain_steps, flatten_chain
-from providers.pricing import PriceBook, Spend
-from providers.window import JobWindow, WindowResult
+from providers.core.limits import LimiterRegistry
+from providers.core.redaction import install_log_redaction
+from providers.core.orchestrator import RetryPolicy, chain_keys, chain_steps, flatten_chain
+from providers.core.pricing import PriceBook, Spend
+from providers.core.window import JobWindow, WindowResult
 from schemas import ConfigEntry, JobConfig
 from schemas.results import LedgerEntry, ResultRow, StoredMedia
 
@@ -85,7 +85,7 @@ def global_limiter(job: JobConfig) -> Any:
         return None
     from apache_beam.io.components.rate_limiter import EnvoyRateLimiter
 
-    from providers.limits import RateLimiterAdapter
+    from providers.core.limits import RateLimiterAdapter
 
     return RateLimiterAdapter({
         key: EnvoyRateLimiter(service_address=settings.service_address, domain=settings.domain,

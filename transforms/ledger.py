@@ -1,6 +1,6 @@
 """The job ledger under ``<output>/_ledger/``: the pipeline's "never pay twice" protocol.
 
-Per output key (``providers.keys.output_key``: the request under one config):
+Per output key (``providers.core.keys.output_key``: the request under one config):
 
     _ledger/<key>.json                     done: where the media lies and what it measured
     _ledger/<key>/claim-<generation>.json  a worker's claim on paying for the key
@@ -49,7 +49,7 @@ from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
 
-from providers.claims import Claim, ReleaseOutcome
+from providers.core.claims import Claim, ReleaseOutcome
 from providers.errors import LedgerUnavailableError, OutputAlreadyMadeError, PossiblyPaidError
 from schemas import JobHandle, utc_now
 from schemas.results import ClaimRecord, LedgerEntry, StoredMedia, media_relpath

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Iterator
 import requests
 import urllib3
 
-from providers.http import BodyTooSlow, stream_body
+from providers.core.http import BodyTooSlow, stream_body
 from schemas.results import StoredMedia
 
 from .storage import Storage
@@ -58,7 +58,7 @@ class MediaStore:
         self.storage = storage
         self.session = session or requests.Session()
         self.spool_dir = spool_dir
-        self.min_bytes_per_second = min_bytes_per_second  # None: providers.http.MIN_BYTES_PER_SECOND
+        self.min_bytes_per_second = min_bytes_per_second  # None: providers.core.http.MIN_BYTES_PER_SECOND
 
     def store(self, modality: str, key: str, response: Any, raw_pcm_sample_rate: int | None = None,
               timeout: float | None = None) -> list[StoredMedia]:
@@ -78,7 +78,8 @@ class MediaStore:
         return stored
 
     def _publish(self, modality: str, key: str, index: int, spooled: Spooled, raw_pcm_sample_rate: int | None) -> StoredMedia:
-        from providers.media import EXTENSIONS, MediaProbeError, probe_media
+        from providers.media.formats import EXTENSIONS
+        from providers.media.probe import MediaProbeError, probe_media
 
         try:
             info = probe_media(spooled.path, raw_pcm_sample_rate=raw_pcm_sample_rate)
@@ -207,7 +208,7 @@ def poster_path(relpath: str) -> str:
 
 def needs_poster(kind: str, width: int | None, height: int | None) -> bool:
     """Every video gets a poster (a still); an image only when larger than a poster."""
-    from providers.media import POSTER_MAX_SIDE
+    from providers.media.synthesis import POSTER_MAX_SIDE
 
     return kind == "video" or (kind == "image" and max(width or 0, height or 0) > POSTER_MAX_SIDE)
 
@@ -217,7 +218,8 @@ def store_poster(storage: Storage, relpath: str, local_path: str, kind: str) -> 
 
     A poster is a convenience for the gallery: when none can be made, log it and return
     False rather than fail a row whose media were already validated and stored."""
-    from providers.media import MediaProbeError, media_poster
+    from providers.media.probe import MediaProbeError
+    from providers.media.synthesis import media_poster
 
     try:
         storage.write_bytes(poster_path(relpath), media_poster(local_path, kind))

@@ -10,7 +10,7 @@ Two modes, one display per worker process (shared by its DoFns through Beam's Sh
   no ANSI), and one when the run ends.
 
 Row counts come from the DoFn (``finished``); provider figures from the worker's
-:class:`~providers.limits.LimiterRegistry` handed over with ``watch``: what the limiters
+:class:`~providers.core.limits.LimiterRegistry` handed over with ``watch``: what the limiters
 enforce and observe, not rows held by the DoFn.
 """
 

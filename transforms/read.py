@@ -17,16 +17,17 @@ import io
 import json
 import logging
 import posixpath
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, BinaryIO, Iterable, Iterator
 
 import apache_beam as beam
 import pydantic
 from apache_beam.metrics import Metrics
 
-from providers.keys import request_key
-from schemas import JobConfig, Modality, STSRequest, TTSRequest, VideoGenerationRequest, ImageGenerationRequest
+from providers.core.keys import request_key
+from schemas import JobConfig, STSRequest, TTSRequest, VideoGenerationRequest, ImageGenerationRequest
 
+from .prompt_row import PromptRow
 from .row_media import MediaPolicy, check_row_media
 from .storage import open_input
 
@@ -47,28 +48,6 @@ MAX_DEPTH = 32
 """Rows nested deeper than this are refused (requests are a few levels deep)."""
 BOM = b"\xef\xbb\xbf"
 DUPLICATE_SUFFIX = "~"
-
-
-@dataclass(frozen=True)
-class PromptRow:
-    """One input row: a valid request with its key, or the reason it is invalid."""
-
-    row_id: str
-    source: str
-    modality: Modality
-    config_name: str | None
-    prompt: str | None
-    request_json: str | None = None
-    key: str | None = None
-    error: str | None = None
-    position: tuple[str, int] = ("", 0)
-    """(input file, line or row number): the input order, for duplicate ids."""
-    duplicate_of: str | None = None
-    """Set when this row's id repeated an earlier row's: the id as the input gave it."""
-
-    @property
-    def is_valid(self) -> bool:
-        return self.error is None
 
 
 def input_format_of(uri: str, declared: str | None) -> str:
@@ -361,7 +340,6 @@ class ReadPrompts(beam.PTransform):
         self.strict_ids = strict_ids
 
     def expand(self, pbegin: Any) -> Any:
-        from . import coders  # noqa: F401  registers PromptRowCoder: typed rows cross shuffles as tuples, not pickles
 
         return (
             pbegin

@@ -290,8 +290,8 @@ def build_manifest(
 
 
 def redacted_job(job: JobConfig) -> dict[str, Any]:
-    """The job as JSON with credential-like values masked (providers.redaction)."""
-    from providers.redaction import redacted_job_data
+    """The job as JSON with credential-like values masked (providers.core.redaction)."""
+    from providers.core.redaction import redacted_job_data
 
     return redacted_job_data(job)
 

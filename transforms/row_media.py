@@ -31,7 +31,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import requests
 
 from providers.errors import InvalidRequestError
-from providers.http import BodyTooLarge, BodyTooSlow, content_type_from_url, stream_body
+from providers.core.http import BodyTooLarge, BodyTooSlow, content_type_from_url, stream_body
 from schemas import MediaContent
 
 MAX_REDIRECTS = 5

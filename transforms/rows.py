@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Literal
 
 from providers.errors import MediagenError
-from providers.http import shrink_raw
-from providers.orchestrator import flatten_chain
-from providers.pricing import total_cost
-from providers.redaction import Redactor
+from providers.core.http import shrink_raw
+from providers.core.orchestrator import flatten_chain
+from providers.core.pricing import total_cost
+from providers.core.redaction import Redactor
 from schemas import utc_now
 from schemas.results import LedgerEntry, ResultRow, StoredMedia, media_relpath
 
-from .read import PromptRow
+from .prompt_row import PromptRow
 from .row_media import RowMediaError
 
 

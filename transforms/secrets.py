@@ -12,7 +12,7 @@ import os
 import threading
 from typing import Any, Callable
 
-from providers.redaction import Redactor
+from providers.core.redaction import Redactor
 from schemas import ConfigEntry
 from schemas.base import InvalidAPIKeyError, normalise_api_key
 

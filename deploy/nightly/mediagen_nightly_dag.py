@@ -59,7 +59,7 @@ https://REGION-python.pkg.dev/PROJECT/REPO/ dist/*``)."""
 try:  # pragma: no cover - only where Airflow is installed
     from airflow import DAG
     from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
-    from airflow.providers.google.cloud.operators.dataflow import DataflowConfiguration
+    from airflow.providers.builtin.google.cloud.operators.dataflow import DataflowConfiguration
     try:  # Airflow 3; Airflow 2 keeps it in airflow.operators.bash
         from airflow.providers.standard.operators.bash import BashOperator
     except ImportError:

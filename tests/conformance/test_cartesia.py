@@ -15,11 +15,11 @@ from __future__ import annotations
 import pytest
 
 from providers import generate_sts, generate_tts
-from providers.cartesia import DEFAULT_API_VERSION, MP3_BITRATES_KBPS, SAMPLE_RATES, VOICE_CHANGER_MODEL
-from providers.http import data_url
+from providers.builtin.cartesia import DEFAULT_API_VERSION, MP3_BITRATES_KBPS, SAMPLE_RATES, VOICE_CHANGER_MODEL
+from providers.core.http import data_url
 from schemas import AudioGenerationConfig, AudioOutputFormat
 from tests.conformance.sdk_oracle import multipart, strictly, wire
-from tests.providers.speech_helpers import decode
+from tests.providers.builtin.speech_helpers import decode
 
 cartesia = pytest.importorskip("cartesia")
 from cartesia.types.tts_generate_params import TTSGenerateParams  # noqa: E402

@@ -16,12 +16,12 @@ import typing
 import pytest
 
 from providers import generate_sts, generate_tts
-from providers.elevenlabs import AUDIO_FORMATS, MP3_BITRATES, OPUS_BITRATES, PCM_RATES, output_format_param
-from providers.http import data_url
+from providers.builtin.elevenlabs import AUDIO_FORMATS, MP3_BITRATES, OPUS_BITRATES, PCM_RATES, output_format_param
+from providers.core.http import data_url
 from schemas import AudioGenerationConfig, AudioOutputFormat
 from tests.conformance.sdk_oracle import multipart, strictly, wire
 from tests.emulator.routes.elevenlabs import OUTPUT_FORMATS
-from tests.providers.speech_helpers import decode
+from tests.providers.builtin.speech_helpers import decode
 
 elevenlabs = pytest.importorskip("elevenlabs")
 from elevenlabs.core.api_error import ApiError  # noqa: E402

@@ -21,7 +21,7 @@ from __future__ import annotations
 import pytest
 
 from providers import generate_video
-from providers.fal import FalProvider
+from providers.builtin.fal import FalProvider
 from schemas import VideoGenerationConfig, VideoGenerationRequest
 from tests.conformance.sdk_oracle import wire
 from tests.emulator import Fault

@@ -46,7 +46,7 @@ IMAGE_MODEL = "gemini-3.1-flash-image"
 @pytest.fixture
 def imagen_served(monkeypatch):
     """Imagen is retired in our catalog; compare its protocol as if it were still served."""
-    from providers.google import GOOGLE_MODELS
+    from providers.builtin.google import GOOGLE_MODELS
 
     serve_retired_models(monkeypatch, GOOGLE_MODELS, "imagen-")
 

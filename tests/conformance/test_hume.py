@@ -16,12 +16,12 @@ import json
 import pytest
 
 from providers import generate_sts, generate_tts
-from providers.http import data_url
-from providers.hume import FORMATS, HUME_SAMPLE_RATE, HumeProvider
+from providers.core.http import data_url
+from providers.builtin.hume import FORMATS, HUME_SAMPLE_RATE, HumeProvider
 from schemas import AudioGenerationConfig, AudioOutputFormat
 from tests.conformance.sdk_oracle import strictly, wire
 from tests.conftest import serve_retired_models
-from tests.providers.speech_helpers import decode
+from tests.providers.builtin.speech_helpers import decode
 
 hume = pytest.importorskip("hume")
 from hume.core.api_error import ApiError  # noqa: E402

@@ -18,7 +18,7 @@ URL. Checked:
     error bodies parse into the SDK's exceptions with ``code`` / ``param``.
 
 Model lifecycle comes from the same SDK (``ImageModel`` docstring, Videos deprecation
-decorators); see ``tests/providers/test_openai.py``.
+decorators); see ``tests/providers/builtin/test_openai.py``.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import pytest
 from PIL import Image
 
 from providers import RetryPolicy, generate_image, generate_video
-from providers.media import probe_media
-from providers.openai import OpenAIProvider, QUALITIES, image_family
+from providers.media.probe import probe_media
+from providers.builtin.openai import OpenAIProvider, QUALITIES, image_family
 from schemas import ImageGenerationConfig, VideoGenerationConfig
 from tests.conformance.sdk_oracle import multipart, strictly, wire
 from tests.conftest import serve_retired_models
@@ -238,7 +238,7 @@ def test_error_bodies_parse_into_the_sdk_exceptions(emulator, sdk):
 
 
 def test_sora_sizes_and_seconds_are_the_sdk_literals():
-    from providers.openai import SORA_SIZES
+    from providers.builtin.openai import SORA_SIZES
     from tests.emulator.routes.openai import SORA_PRO_SIZES, SORA_SECONDS
 
     assert set(SORA_SIZES.values()) == set(SORA_PRO_SIZES) == set(typing.get_args(VideoSize))

@@ -28,7 +28,7 @@ import typing
 import pytest
 
 from providers import RetryPolicy, generate_image, generate_video
-from providers.runway import MODELS
+from providers.builtin.runway import MODELS
 from schemas import ImageGenerationConfig, VideoGenerationConfig
 from tests.conformance.sdk_oracle import strictly, wire
 from tests.emulator import Fault

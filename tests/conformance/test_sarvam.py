@@ -16,10 +16,10 @@ import pytest
 import requests
 
 from providers import generate_tts
-from providers.sarvam import BULBUL, CODECS
+from providers.builtin.sarvam import BULBUL, CODECS
 from schemas import AudioGenerationConfig, AudioOutputFormat
 from tests.conformance.sdk_oracle import strictly, wire
-from tests.providers.speech_helpers import decode
+from tests.providers.builtin.speech_helpers import decode
 
 sarvamai = pytest.importorskip("sarvamai")
 from sarvamai.core.api_error import ApiError  # noqa: E402

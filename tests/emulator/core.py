@@ -31,7 +31,7 @@ from .routing import Handler, Match, Route, Router
 from .server import EmulatorHTTPServer, Reply, WireRequest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from providers.media import AudioClip
+    from providers.media.synthesis import AudioClip
 
 MEDIA_PROVIDER = "media"
 MEDIA_ROUTE = "media"
@@ -108,7 +108,7 @@ class ProviderEmulator:
         job_duration: float = 0.3,
         *,
         routes_package: str | None = DEFAULT_ROUTES_PACKAGE,
-        media_module: str = "providers.media",
+        media_module: str = "providers.media.synthesis",
     ) -> None:
         self._default_job_duration = job_duration
         self.job_duration = job_duration
@@ -327,7 +327,7 @@ class ProviderEmulator:
             return _expired_response(Fault.expired(404))
         return EmuResponse.bytes_(item.data, item.content_type)
 
-    # -- media makers (providers.media, cached) ------------------------------------------
+    # -- media makers (providers.media.synthesis, cached) ------------------------------------------
 
     def video_bytes(
         self,
@@ -339,7 +339,7 @@ class ProviderEmulator:
         fps: int = 24,
         seed: int = 0,
     ) -> bytes:
-        """An MP4 from ``providers.media.make_video`` (cached by arguments)."""
+        """An MP4 from ``providers.media.synthesis.make_video`` (cached by arguments)."""
         return self._makers.video(prompt, width, height, duration, fps, seed)
 
     def image_bytes(
@@ -351,7 +351,7 @@ class ProviderEmulator:
         image_format: str = "png",
         seed: int = 0,
     ) -> bytes:
-        """An image from ``providers.media.make_image`` (cached by arguments)."""
+        """An image from ``providers.media.synthesis.make_image`` (cached by arguments)."""
         return self._makers.image(prompt, width, height, image_format, seed)
 
     def audio_clip(
@@ -364,7 +364,7 @@ class ProviderEmulator:
         duration: float | None = None,
         seed: int = 0,
     ) -> AudioClip:
-        """An ``AudioClip`` from ``providers.media.make_audio`` (cached by arguments)."""
+        """An ``AudioClip`` from ``providers.media.synthesis.make_audio`` (cached by arguments)."""
         return self._makers.audio(text, audio_format, sample_rate, bitrate_kbps, duration, seed)
 
     def host_video(self, prompt: str = "emulated video", *, provider: str | None = None,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # pragma: no cover
-    from providers.media import AudioClip
+    from providers.media.synthesis import AudioClip
 
 T = TypeVar("T")
 
@@ -82,9 +82,9 @@ class MediaHost:
 
 
 class MediaMakers:
-    """Cached wrappers around ``providers.media`` (imported lazily on first use)."""
+    """Cached wrappers around ``providers.media.synthesis`` (imported lazily on first use)."""
 
-    def __init__(self, module_name: str = "providers.media") -> None:
+    def __init__(self, module_name: str = "providers.media.synthesis") -> None:
         self.module_name = module_name
         self._lock = threading.Lock()
         self._cache: dict[Hashable, Any] = {}
@@ -103,7 +103,7 @@ class MediaMakers:
     def video(
         self, prompt: str, width: int, height: int, duration: float, fps: int, seed: int
     ) -> bytes:
-        """``providers.media.make_video`` output, cached by arguments."""
+        """``providers.media.synthesis.make_video`` output, cached by arguments."""
         key = ("video", prompt, width, height, duration, fps, seed)
         return self._cached(
             key,
@@ -113,7 +113,7 @@ class MediaMakers:
     def image(
         self, prompt: str, width: int, height: int, image_format: str, seed: int
     ) -> bytes:
-        """``providers.media.make_image`` output, cached by arguments."""
+        """``providers.media.synthesis.make_image`` output, cached by arguments."""
         key = ("image", prompt, width, height, image_format, seed)
         return self._cached(
             key,
@@ -131,7 +131,7 @@ class MediaMakers:
         duration: float | None,
         seed: int,
     ) -> AudioClip:
-        """``providers.media.make_audio`` output (an ``AudioClip``), cached by arguments."""
+        """``providers.media.synthesis.make_audio`` output (an ``AudioClip``), cached by arguments."""
         key = ("audio", text, audio_format, sample_rate, bitrate_kbps, duration, seed)
         return self._cached(
             key,

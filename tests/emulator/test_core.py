@@ -648,7 +648,7 @@ def test_media_makers_are_cached(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_real_media_module_if_available(emu: ProviderEmulator) -> None:
-    pytest.importorskip("providers.media")
+    pytest.importorskip("providers.media.synthesis")
     data = emu.image_bytes("probe", width=32, height=32)
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert emu.image_bytes("probe", width=32, height=32) is data

@@ -1,7 +1,6 @@
 """Helpers for running the real pipeline on the DirectRunner in this process."""
 
 import json
-import logging
 import threading
 
 import pyarrow.dataset as ds
@@ -10,7 +9,7 @@ import yaml
 
 from pipelines.generate import main
 from providers import register_provider
-from providers.mock import MockProvider
+from providers.builtin.mock import MockProvider
 
 
 class CountingMock(MockProvider):

@@ -218,7 +218,7 @@ def test_tts_rows_make_playable_audio_with_measured_duration(tmp_path):
 
 
 def test_sts_rows_read_input_audio_by_path(tmp_path):
-    from providers.media import make_audio
+    from providers.media.synthesis import make_audio
 
     clip = make_audio("source speech for conversion", audio_format="wav", duration_seconds=2.0)
     (tmp_path / "voice.wav").write_bytes(clip.data)

@@ -2,7 +2,6 @@
 fallback chain across three providers, each row served by the one that can, and the
 table naming it; and a speech chain across two speech providers."""
 
-import json
 
 import av
 import pytest

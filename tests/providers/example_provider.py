@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.base import GeneratedMedia, JobProvider, JobStatus, ProviderContext, ProviderOutput
-from providers.capabilities import ModelCapabilities
+from providers.core.contract import GeneratedMedia, JobStatus, ProviderContext, ProviderOutput
+from providers.core.base import JobProvider
+from providers.core.capabilities import ModelCapabilities
 from providers.errors import GenerationFailedError
-from providers.field_mapping import Field, FieldMapping, seconds_suffix
-from providers.http import json_object, media_url_or_data_url, send
+from providers.core.field_mapping import Field, FieldMapping, seconds_suffix
+from providers.core.http import json_object, media_url_or_data_url, send
 from schemas import JobHandle, VideoGenerationRequest
 
 FIELDS = FieldMapping.of(

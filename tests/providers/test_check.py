@@ -318,7 +318,7 @@ def test_key_with_inner_whitespace_is_reported_not_sent(
         (["--config"], "expected one argument"),
         (["--config", "{tmp}/absent.yaml"], "cannot read the job file"),
         (["--config", "{tmp}/bad.yaml"], "configs"),
-        (["--config", "{tmp}/unknown.yaml"], "unknown provider 'acme'"),
+        (["--config", "{tmp}/unknown.yaml"], "unknown provider 'nobody-registers-this'"),
         (["--config", "{tmp}/ok.yaml", "--timeout", "0"], "--timeout must be positive"),
     ],
 )
@@ -326,7 +326,7 @@ def test_usage_and_job_file_errors_exit_2_with_one_error_line(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     (tmp_path / "bad.yaml").write_text("modality: video\nconfigs: []\n")
-    (tmp_path / "unknown.yaml").write_text(yaml.safe_dump({"configs": [{"provider": "acme", "model": "m"}]}))
+    (tmp_path / "unknown.yaml").write_text(yaml.safe_dump({"configs": [{"provider": "nobody-registers-this", "model": "m"}]}))
     (tmp_path / "ok.yaml").write_text(yaml.safe_dump({"configs": [{"provider": "mock", "model": "m"}]}))
     code, out, err = run([arg.replace("{tmp}", str(tmp_path)) for arg in argv], capsys)
     assert code == 2

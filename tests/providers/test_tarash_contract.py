@@ -28,7 +28,7 @@ from providers.errors import (
     ProviderConnectionError,
     ProviderHTTPError,
 )
-from providers.mock import MockProvider, simulated_state
+from providers.builtin.mock import MockProvider, simulated_state
 from providers.registry import UnknownProviderError, get_provider
 from schemas import (
     AttemptMetadata,
@@ -358,7 +358,7 @@ def _chain_with_a_retry_and_a_fallback() -> VideoGenerationConfig:
 def test_attempts_retries_and_fallbacks_are_logged_without_keys(caplog):
     caplog.set_level(logging.DEBUG, logger="providers")
     response = generate_video(_chain_with_a_retry_and_a_fallback(), prompt="x", duration_seconds=1, retry=FAST)
-    records = [r for r in caplog.records if r.name == "providers.orchestrator"]
+    records = [r for r in caplog.records if r.name == "providers.core.orchestrator"]
     ends = [r.mediagen for r in records if r.getMessage().startswith("attempt end")]
     assert [(e["provider"], e["model"], e["attempt"], e["try_number"], e["status"], e["error_type"]) for e in ends] == [
         ("fal", "first", 1, 1, "failed", "ProviderHTTPError"),
@@ -390,7 +390,7 @@ def test_custom_handler_errors_are_logged_without_keys(caplog):
 
 
 def test_generation_of_other_modalities_logs_its_attempts(caplog):
-    caplog.set_level(logging.INFO, logger="providers.orchestrator")
+    caplog.set_level(logging.INFO, logger="providers.core.orchestrator")
     generate_image(ImageGenerationConfig(provider="fal", model="m", mock=MockConfig()), prompt="x")
     generate_tts(AudioGenerationConfig(provider="cartesia", model="m", mock=MockConfig()), text="hello", voice_id="v")
     assert [r.mediagen["status"] for r in caplog.records if hasattr(r, "mediagen")] == ["success", "success"]

@@ -3,7 +3,7 @@
 import pydantic
 import pytest
 
-from providers.redaction import describe_validation_error
+from providers.core.redaction import describe_validation_error
 
 
 class Entry(pydantic.BaseModel, extra="forbid"):

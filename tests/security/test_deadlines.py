@@ -34,9 +34,9 @@ def test_a_trickling_result_url_stops_at_the_deadline(tmp_path, trickle_url):
 
 
 def test_a_trickle_below_the_minimum_throughput_stops_before_the_deadline(tmp_path, trickle_url, monkeypatch):
-    import providers.http
+    import providers.core.http
 
-    monkeypatch.setattr(providers.http, "THROUGHPUT_GRACE", 0.5)
+    monkeypatch.setattr(providers.core.http, "THROUGHPUT_GRACE", 0.5)
     store = MediaStore(Storage(str(tmp_path / "out")), min_bytes_per_second=1000)
     with pytest.raises(MediaStoreError, match="below 1000 bytes/s"):
         store.store("video", KEY, response(trickle_url), timeout=600)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.orchestrator import chain_keys
+from providers.core.orchestrator import chain_keys
 from schemas import ImageGenerationRequest, JobHandle, utc_now
 from schemas.results import ClaimRecord
 from tests.emulator import ProviderEmulator

@@ -23,7 +23,7 @@ from providers.errors import (
     ProviderHTTPError,
     UnsupportedRequestError,
 )
-from providers.redaction import Redactor, is_secret_name, mask_secrets, redact, redacted_job_data
+from providers.core.redaction import Redactor, is_secret_name, mask_secrets, redact, redacted_job_data
 from schemas import AudioGenerationConfig, ExecutionMetadata, JobConfig
 from tests.emulator import Fault
 
@@ -142,7 +142,7 @@ def test_log_records_are_redacted_by_the_installed_filter():
     import io
     import logging
 
-    from providers.redaction import install_log_redaction
+    from providers.core.redaction import install_log_redaction
 
     stream = io.StringIO()
     logger = logging.getLogger("mediagen.test.redaction")

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from pipelines.gallery import main as gallery_main
-from providers.media import make_video
+from providers.media.synthesis import make_video
 from schemas import MediaContent, VideoGenerationResponse
 from schemas.results import RESULTS_SCHEMA
 from transforms.gallery import DATA_DIR, INDEX_DATA, build_gallery, gallery_after_run, write_gallery
@@ -172,7 +172,7 @@ def test_posters_are_made_for_videos_on_an_object_store():
 
 
 def test_large_images_get_a_poster_and_small_ones_are_their_own(tmp_path):
-    from providers.media import make_image
+    from providers.media.synthesis import make_image
 
     root = tmp_path / "out"
     (root / "media/image").mkdir(parents=True)
@@ -203,7 +203,7 @@ def test_the_media_store_keeps_a_small_poster_beside_each_video_and_large_image(
         assert image.format == "JPEG" and image.size == (320, 180)
     assert poster.stat().st_size < 30_000
 
-    from providers.media import make_image
+    from providers.media.synthesis import make_image
     from schemas import ImageGenerationResponse
 
     big, small = "b" * 32, "s" * 32

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from providers.media import make_audio, make_image, make_video
+from providers.media.synthesis import make_audio, make_image, make_video
 from schemas import ImageGenerationResponse, MediaContent, TTSResponse, VideoGenerationResponse
 from tests.emulator import Fault
 from transforms.media_store import MediaStore, MediaStoreError

@@ -21,11 +21,12 @@ from pathlib import Path
 import pytest
 
 from providers import RetryPolicy, register_provider
-from providers.base import GeneratedMedia, JobProvider, JobStatus, ProviderContext, ProviderOutput
+from providers.core.contract import GeneratedMedia, JobStatus, ProviderContext, ProviderOutput
+from providers.core.base import JobProvider
 from providers.errors import ProviderHTTPError
-from providers.limits import LimiterRegistry
-from providers.orchestrator import chain_steps
-from providers.window import JobWindow
+from providers.core.limits import LimiterRegistry
+from providers.core.orchestrator import chain_steps
+from providers.core.window import JobWindow
 from schemas import JobHandle, MockConfig, VideoGenerationConfig, VideoGenerationRequest
 from tests.fakes import FakeClock
 from transforms.progress import (

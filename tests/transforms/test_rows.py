@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 from providers.errors import ProviderHTTPError
-from providers.redaction import Redactor
+from providers.core.redaction import Redactor
 from schemas import AttemptMetadata, ExecutionMetadata
 from schemas.results import (
     ATTEMPT_TYPE,

@@ -28,7 +28,7 @@ import apache_beam as beam
 import pytest
 
 from providers import register_provider
-from providers.mock import MockProvider
+from providers.builtin.mock import MockProvider
 from schemas import ConfigEntry, JobConfig
 from transforms.generate import GenerateDoFn
 from transforms.secrets import SECRET_CLIENT_FACTORY_ENV, KeyResolutionError, KeyResolver

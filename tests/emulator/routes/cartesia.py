@@ -221,7 +221,7 @@ def register(emu: ProviderEmulator) -> None:
 
 
 def _probe_duration(data: bytes) -> float | None:
-    from providers.media import MediaProbeError, probe_media
+    from providers.media.probe import MediaProbeError, probe_media
 
     try:
         return probe_media(data).duration_seconds

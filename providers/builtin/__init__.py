@@ -1,0 +1,2 @@
+"""One module per built-in provider, holding only that provider's facts. Found by name
+through providers.registry."""

@@ -1,0 +1,183 @@
+"""The provider contract: what a provider handler is given and gives back.
+
+``ProviderHandler`` is the public protocol a custom provider implements; the data
+types here (context, job status, output) are shared by the built-in providers, the
+driver and the orchestrator. :mod:`providers.core.base` holds ``JobProvider``, the
+base class of the built-in providers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Protocol, Union, runtime_checkable
+
+import requests
+
+from schemas import (
+    AudioGenerationConfig,
+    ImageGenerationConfig,
+    ImageGenerationRequest,
+    ImageGenerationResponse,
+    JobHandle,
+    Modality,
+    STSRequest,
+    STSResponse,
+    TTSRequest,
+    TTSResponse,
+    VideoGenerationConfig,
+    VideoGenerationRequest,
+    VideoGenerationResponse,
+)
+
+
+from providers.errors import MediagenError, ProviderAuthError
+
+if TYPE_CHECKING:
+    from providers.core.base import JobProvider
+
+AnyConfig = Union[VideoGenerationConfig, ImageGenerationConfig, AudioGenerationConfig]
+AnyRequest = Union[VideoGenerationRequest, ImageGenerationRequest, TTSRequest, STSRequest]
+ProgressCallback = Callable[[Any], Union[None, Awaitable[None]]]
+JobState = Literal["queued", "processing", "completed", "failed"]
+
+
+@runtime_checkable
+class ProviderHandler(Protocol):
+    """What every provider offers. Methods for modalities a provider lacks raise
+    ``NotImplementedError`` (the orchestrator records a ``skipped`` attempt)."""
+
+    def generate_video(
+        self, config: VideoGenerationConfig, request: VideoGenerationRequest, on_progress: ProgressCallback | None = None
+    ) -> VideoGenerationResponse: ...
+
+    async def generate_video_async(
+        self, config: VideoGenerationConfig, request: VideoGenerationRequest, on_progress: ProgressCallback | None = None
+    ) -> VideoGenerationResponse: ...
+
+    def generate_image(
+        self, config: ImageGenerationConfig, request: ImageGenerationRequest, on_progress: ProgressCallback | None = None
+    ) -> ImageGenerationResponse: ...
+
+    async def generate_image_async(
+        self, config: ImageGenerationConfig, request: ImageGenerationRequest, on_progress: ProgressCallback | None = None
+    ) -> ImageGenerationResponse: ...
+
+    def generate_tts(
+        self, config: AudioGenerationConfig, request: TTSRequest, on_progress: ProgressCallback | None = None
+    ) -> TTSResponse: ...
+
+    async def generate_tts_async(
+        self, config: AudioGenerationConfig, request: TTSRequest, on_progress: ProgressCallback | None = None
+    ) -> TTSResponse: ...
+
+    def generate_sts(
+        self, config: AudioGenerationConfig, request: STSRequest, on_progress: ProgressCallback | None = None
+    ) -> STSResponse: ...
+
+    async def generate_sts_async(
+        self, config: AudioGenerationConfig, request: STSRequest, on_progress: ProgressCallback | None = None
+    ) -> STSResponse: ...
+
+
+@dataclass
+class JobStatus:
+    """One poll's answer. ``failure`` is set when ``state == 'failed'``."""
+
+    state: JobState
+    progress_percent: int | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+    failure: MediagenError | None = None
+    poll_after: float | None = None
+    """Seconds the provider suggests waiting before the next poll, if it says."""
+
+
+@dataclass
+class GeneratedMedia:
+    """One output: a URL to download, or the bytes themselves."""
+
+    url: str | None = None
+    data: bytes | None = None
+    content_type: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.url is None) == (self.data is None):
+            raise ValueError("GeneratedMedia needs exactly one of url or data")
+
+
+@dataclass
+class ProviderOutput:
+    """What a finished job produced, before it becomes a typed response."""
+
+    media: list[GeneratedMedia]
+    raw_response: dict[str, Any] = field(default_factory=dict)
+    request_id: str | None = None
+    duration: float | None = None
+    resolution: str | None = None
+    aspect_ratio: str | None = None
+    revised_prompt: str | None = None
+    audio_url: str | None = None
+    is_mock: bool = False
+
+
+class Deadline:
+    """A point in (monotonic) time an attempt must finish by."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._ends = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self._ends - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+@dataclass
+class ProviderContext:
+    """Everything one attempt needs to talk to a provider.
+
+    Built by the runtime for each attempt; provider code reads it, never builds it.
+    """
+
+    provider: "JobProvider"
+    config: AnyConfig
+    modality: Modality
+    session: requests.Session
+    deadline: Deadline
+    api_key: str | None = field(default=None, repr=False)
+    api_key_source: str = "config.api_key"
+    try_number: int = 1
+    job: JobHandle | None = None
+    """The job this attempt submitted, once it has one (for metadata and error reports)."""
+    provider_request_id: str | None = None
+    """The provider's id for the finished request, once known."""
+    idempotency_key: str | None = None
+    """Set only while submitting: providers with an ``idempotency_header`` send it, so a
+    submit retried after a lost answer finds the first job instead of paying again."""
+    spend: Any = None
+    """The worker's spend control (``providers.core.pricing.Spend``): prices and caps each submit."""
+    charge: Any = None
+    """This attempt's cost estimate once its submit was sent (``providers.core.pricing.CostEstimate``)."""
+    queued_seconds: float | None = None
+    """Time this attempt's submit waited behind our own limits (slots, rate tokens, the call
+    pool) before it ran; None until it is measured (set by ``providers.core.driver``)."""
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    @property
+    def base_url(self) -> str:
+        return (self.config.base_url or self.provider.default_base_url).rstrip("/")
+
+    def require_api_key(self) -> str:
+        """The key, or a clear non-retryable error naming where it should come from."""
+        if not self.api_key:
+            env = self.provider.api_key_env
+            hint = f"set config.api_key or the {env} environment variable" if env else "set config.api_key"
+            raise ProviderAuthError(
+                f"no API key for {self.provider.name}: {hint}", provider=self.provider.name, model=self.model
+            )
+        return self.api_key

@@ -1,0 +1,1 @@
+"""Media: format facts (formats), local makers (synthesis), the prober and posters (probe)."""
