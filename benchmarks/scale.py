@@ -165,9 +165,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mediagen-scale-"))
     job = work / "job.json"
     job.write_text(job_json())
-    print(f"pipeline on the DirectRunner, mock images 64x64 without text, D=0, window 100; work dir {work}")
-    print(f"{'rows':>9}{'peak RSS MB':>13}{'wall s':>9}{'rows/s':>9}{'first media s':>15}"
-          f"{'objects/row':>13}{'requests/row':>14}")
+    print(f"pipeline on the DirectRunner, mock images 64x64 without text, D=0, window 100; work dir {work}; "
+          f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
+    print(f"{'rows':>9}{'peak RSS MB':>13}{'wall s':>9}{'rows/s':>9}{'CPU ms/row':>12}{'first media s':>15}"
+          f"{'objects/row':>13}{'requests/row':>14}{'load avg':>10}")
     results: dict[int, dict] = {}
     for rows in sorted(set(sizes) | {rerun_rows}):
         prompts = work / f"prompts-{rows}.jsonl"
@@ -178,19 +179,26 @@ def main() -> None:
         results[rows] = result
         store = result["store"]
         print(f"{rows:>9,}{result['rss_mb']:>13.0f}{result['wall_s']:>9.1f}{rows / result['wall_s']:>9.0f}"
-              f"{result['first_media_s'] or float('nan'):>15.1f}{result['objects_per_row']:>13.2f}"
-              f"{store.get('requests_per_row', float('nan')):>14.2f}")
+              f"{1000 * result['cpu_s'] / rows:>12.1f}{result['first_media_s'] or float('nan'):>15.1f}"
+              f"{result['objects_per_row']:>13.2f}{store.get('requests_per_row', float('nan')):>14.2f}"
+              f"{os.getloadavg()[0]:>10.1f}", flush=True)
     curve = [(rows, results[rows]["rss_mb"]) for rows in sorted(sizes)]
     spread = max(r for _, r in curve) - min(r for _, r in curve)
     slope = slope_per_million(curve) if len(curve) > 1 else float("nan")
     print(f"peak RSS spread {curve[0][0]:,}..{curve[-1][0]:,} rows: {spread:.0f} MB (target < 100); "
-          f"slope {slope:.0f} MB per 1M rows -> {curve[-1][1] + slope * (MILLION - curve[-1][0]) / MILLION:.0f} MB at 1M")
+          f"least-squares slope {slope:.0f} MB per 1M rows (target < 100) -> "
+          f"{curve[-1][1] + slope * (MILLION - curve[-1][0]) / MILLION:.0f} MB extrapolated to 1M rows; "
+          f"first media after {max(results[rows]['first_media_s'] or 0 for rows in sizes):.1f} s at most", flush=True)
 
     rerun_out = work / f"out-{rerun_rows}"
     rerun = run_child(work / f"prompts-{rerun_rows}.jsonl", rerun_out, job)
     print(f"rerun of {rerun_rows:,} finished rows: {rerun['wall_s']:.1f} s wall ({rerun['import_s']:.1f} s imports before), "
           f"{rerun['reused']:,} reused, peak RSS {rerun['rss_mb']:.0f} MB, "
           f"{rerun['store'].get('requests', 0)} store requests ({rerun['store'].get('by_method', {})}) (target < 60 s)")
+    print(f"  rerun per row: {1000 * rerun['wall_s'] / rerun_rows:.2f} ms wall (target < 0.6), "
+          f"{1000 * rerun['cpu_s'] / rerun_rows:.2f} ms CPU, {rerun['store'].get('requests_per_row', 0)} store requests, "
+          f"{rerun['store'].get('objects_written_per_row', 0)} objects written; load average {os.getloadavg()[0]:.1f}",
+          flush=True)
     fresh = results[rerun_rows]
     print(f"store requests of a fresh run, per row: {fresh['store'].get('requests_per_row')} "
           f"({fresh['store'].get('by_method', {})}); objects written per row "

@@ -10,7 +10,6 @@ once). Only the plan file ``_runs/<run_id>.plan.json`` is written.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
@@ -27,14 +26,9 @@ ROWS_LISTED = 10_000
 def read_all_rows(files: list[str], job: JobConfig, input_format: str | None,
                   storage_options: dict[str, Any] | None, strict_ids: bool) -> list[Any]:
     """Every input row in input order, ids made unique as ``ReadPrompts`` makes them."""
-    from transforms.read import read_rows, unique_ids
+    from transforms.read import read_run
 
-    rows = [row for uri in files for row in read_rows(uri, job, input_format, storage_options)]
-    by_id: dict[str, list[Any]] = defaultdict(list)
-    for row in rows:
-        by_id[row.row_id].append(row)
-    resolved = [r for row_id, group in by_id.items() for r in unique_ids((row_id, group), strict_ids)]
-    return sorted(resolved, key=lambda r: (r.position, r.source))
+    return list(read_run(files, job, input_format, storage_options, strict_ids))
 
 
 def first_valid(rows: list[Any], limit: int | None) -> list[Any]:

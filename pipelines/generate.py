@@ -461,6 +461,10 @@ def print_summary(manifest: dict[str, Any]) -> None:
     for name, count in sorted(manifest.get("not_completed_by_error_type", {}).items()):
         lines.append(f"  not completed, {name}: {count}")
     lines += spend_lines(manifest.get("cost"))
+    store = manifest.get("store") or {}
+    if "requests" in store:  # transforms/store_counts.py: what the run asked of the object store
+        lines.append(f"  store:    {store['requests']} requests ({store.get('requests_per_row', 0):g} per row), "
+                     f"{store.get('objects_written', 0)} objects written ({store.get('objects_written_per_row', 0):g} per row)")
     if manifest.get("duplicate_row_ids"):
         lines.append(f"  {manifest['duplicate_row_ids']} row(s) repeated an earlier row's id: renamed <id>~2, <id>~3... "
                      "(--strict_ids makes them invalid); the log names examples")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pydantic
 
-from providers.core.redaction import KEY_SOURCE_FIELDS, MASK, is_secret_name
+from providers.core.redaction import describe_validation_error
 from schemas import JobConfig
 
 
@@ -109,7 +109,7 @@ def parse_job(data: Any, source: str = "<job>") -> JobConfig:
     try:
         return JobConfig.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise JobFileError(f"{source}: {describe(exc)}") from None
+        raise JobFileError(f"{source}: {describe_validation_error(exc, root='job')}") from None
 
 
 def _yaml_problem(exc: Exception) -> str:
@@ -137,16 +137,3 @@ def _api_key_locations(value: Any, where: str) -> list[str]:
             found.extend(_api_key_locations(item, f"{where}[{index}]"))
     return found
 
-
-def describe(exc: pydantic.ValidationError) -> str:
-    """Each problem as 'field.path: message (got value)'; values under secret-looking names masked."""
-    parts = []
-    for problem in exc.errors(include_url=False):
-        location = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in problem["loc"]).lstrip(".")
-        value = problem.get("input")
-        secret = any(is_secret_name(p) and p not in KEY_SOURCE_FIELDS for p in problem["loc"])
-        if secret:
-            value = MASK
-        shown = "" if isinstance(value, (dict, list)) or problem["type"] == "missing" else f" (got {value if secret else repr(value)})"
-        parts.append(f"{location or 'job'}: {problem['msg']}{shown}")
-    return "; ".join(parts)

@@ -127,6 +127,10 @@ class MediagenOptions(PipelineOptions):
         group.add_argument("--max_failed_fraction", type=fraction, default=0.0,
                            help="share of valid rows that may fail before the exit code is 3 "
                                 "(default 0: any failed row exits 3; invalid rows never do unless no row is valid)")
+        group.add_argument("--reshuffle_rows", choices=["auto", "on", "off"], default="auto",
+                           help="spread the rows read over the workers with a Reshuffle: auto (default) = on for "
+                                "remote and portable runners and DirectRunner multi_processing or "
+                                "--direct_num_workers > 1, off in the in-process DirectRunner")
         _flag(group, "--verbose", "on an error, print the traceback too (default: one 'error:' line)")
 
 

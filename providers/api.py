@@ -19,6 +19,8 @@ from schemas import (
     VideoGenerationResponse,
 )
 
+from schemas.modalities import modality_spec
+
 from providers.core.contract import ProgressCallback
 from providers.core.driver import drive_async, drive_sync
 from providers.core.orchestrator import DEFAULT_RETRY, RetryPolicy, chain_steps
@@ -42,14 +44,6 @@ def _check_config(config_type: type, config: Any) -> Any:
     return config
 
 
-_TYPES: dict[Modality, tuple[type, type]] = {
-    "video": (VideoGenerationConfig, VideoGenerationRequest),
-    "image": (ImageGenerationConfig, ImageGenerationRequest),
-    "tts": (AudioGenerationConfig, TTSRequest),
-    "sts": (AudioGenerationConfig, STSRequest),
-}
-
-
 def _check_progress(on_progress: Any) -> None:
     if on_progress is not None and not callable(on_progress):
         raise TypeError(f"on_progress must be callable or None, got {type(on_progress).__name__}")
@@ -58,12 +52,12 @@ def _check_progress(on_progress: Any) -> None:
 def _steps(
     modality: Modality, config: Any, request: Any, on_progress: ProgressCallback | None, kwargs: dict[str, Any], retry: RetryPolicy | None
 ) -> Any:
-    config_type, request_type = _TYPES[modality]
+    spec = modality_spec(modality)
     _check_progress(on_progress)
     return chain_steps(
         modality,
-        _check_config(config_type, config),
-        _as_request(request_type, request, kwargs),
+        _check_config(spec.config_type, config),
+        _as_request(spec.request_type, request, kwargs),
         retry or DEFAULT_RETRY,
         on_progress=on_progress,
     )

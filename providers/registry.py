@@ -29,7 +29,8 @@ BUILTIN_PROVIDERS: dict[str, str] = {
     "mock": "providers.builtin.mock:MockProvider",
 }
 
-_handlers: dict[str, Any] = {}
+_handlers: dict[str, Any] = {}  # runtime registrations: they win over built-ins
+_builtins: dict[str, Any] = {}  # built-in handlers, made on first use
 _lock = threading.Lock()
 
 
@@ -48,6 +49,19 @@ def register_provider(name: str, handler: Any) -> None:
         _handlers[name] = handler
 
 
+def registrations() -> dict[str, Any]:
+    """A copy of the runtime registrations, for :func:`restore_registrations`."""
+    with _lock:
+        return dict(_handlers)
+
+
+def restore_registrations(saved: dict[str, Any]) -> None:
+    """Make the runtime registrations exactly ``saved`` again (built-ins stay loaded)."""
+    with _lock:
+        _handlers.clear()
+        _handlers.update(saved)
+
+
 def known_providers() -> list[str]:
     """Every provider name a config may use."""
     with _lock:
@@ -58,8 +72,10 @@ def get_provider(name: str) -> Any:
     """The handler for ``name``, importing a built-in one on first use."""
     with _lock:
         handler = _handlers.get(name)
+        if handler is None:
+            handler = _builtins.get(name)
         if handler is None and name in BUILTIN_PROVIDERS:
-            handler = _handlers[name] = _load_builtin(name)
+            handler = _builtins[name] = _load_builtin(name)
     if handler is None:
         raise UnknownProviderError(
             f"unknown provider {name!r}; known providers: {', '.join(known_providers())}", provider=name

@@ -15,16 +15,11 @@ from .image import ImageGenerationConfig
 from .limits import ProviderLimits
 from .media import Modality
 from .mock import MockConfig
+from .modalities import modality_spec
 from .pricing import BudgetSettings, Price
 from .video import VideoGenerationConfig
 
 AnyGenerationConfig = Union[VideoGenerationConfig, ImageGenerationConfig, AudioGenerationConfig]
-CONFIG_TYPES: dict[str, type] = {
-    "video": VideoGenerationConfig,
-    "image": ImageGenerationConfig,
-    "tts": AudioGenerationConfig,
-    "sts": AudioGenerationConfig,
-}
 _PASSED_THROUGH = ("base_url", "api_version", "timeout", "max_poll_attempts", "poll_interval", "mock", "provider_config")
 
 
@@ -67,7 +62,7 @@ class ConfigEntry(BaseModel):
             fields["api_key"] = resolve_key(self)
         if self.fallback_configs:
             fields["fallback_configs"] = [f.build(modality, resolve_key) for f in self.fallback_configs]
-        return CONFIG_TYPES[modality](**fields)
+        return modality_spec(modality).config_type(**fields)
 
     def walk(self) -> Iterator["ConfigEntry"]:
         """This entry and every fallback below it."""

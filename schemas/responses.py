@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from .execution import ExecutionMetadata
+from .media import UrlHeaders
 
 UpdateStatus = Literal["queued", "processing", "completed", "failed"]
 
@@ -28,6 +29,16 @@ class ResponseBase(BaseModel):
     is_mock: bool = False
     raw_response: dict[str, Any] = Field(default_factory=dict)
     execution_metadata: ExecutionMetadata | None = None
+    _url_headers: dict[str, UrlHeaders] = PrivateAttr(default_factory=dict)
+
+    def url_headers(self, url: str) -> UrlHeaders | None:
+        """The headers (credentials) a result URL of this response must be fetched with,
+        when it needs any. Kept out of the fields: never dumped, shown or pickled."""
+        return self._url_headers.get(url)
+
+    def add_url_headers(self, url: str, headers: UrlHeaders) -> None:
+        """Record that ``url`` must be fetched with ``headers`` (the pipeline streams it)."""
+        self._url_headers[url] = headers
 
 
 class UpdateBase(BaseModel):

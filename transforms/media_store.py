@@ -8,8 +8,6 @@ atomically. Memory stays bounded whatever the media's size.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import logging
 import os
@@ -22,7 +20,9 @@ from typing import Any, BinaryIO, Iterator
 import requests
 import urllib3
 
-from providers.core.http import BodyTooSlow, stream_body
+from providers.core.http import BodyTooSlow, decode_base64 as _decode_base64, is_transient_status, stream_body, stream_get
+from schemas.media import UrlHeaders
+from schemas.modalities import modality_spec
 from schemas.results import StoredMedia
 
 from .storage import Storage
@@ -35,8 +35,6 @@ DOWNLOAD_TIMEOUT = 600.0
 """Seconds all downloads of one response may take, unless ``store`` is given a deadline."""
 OBJECT_STORE_PROTOCOLS = ("gs://", "gcs://", "s3://", "s3a://")
 """The only non-HTTP URIs a provider answer may point the worker at (never file://)."""
-MODALITY_KIND = {"video": "video", "image": "image", "tts": "audio", "sts": "audio"}
-TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
 class MediaStoreError(Exception):
@@ -71,7 +69,7 @@ class MediaStore:
         stored = []
         deadline = time.monotonic() + (DOWNLOAD_TIMEOUT if timeout is None else timeout)
         for index, item in enumerate(media_items(modality, response)):
-            with self._spool(item, deadline) as spooled:
+            with self._spool(item, deadline, _url_headers(response, item)) as spooled:
                 stored.append(self._publish(modality, key, index, spooled, raw_pcm_sample_rate))
         if not stored:
             raise MediaStoreError("the response holds no media")
@@ -85,7 +83,7 @@ class MediaStore:
             info = probe_media(spooled.path, raw_pcm_sample_rate=raw_pcm_sample_rate)
         except MediaProbeError as exc:
             raise MediaStoreError(f"output {index} does not decode as media: {exc}") from None
-        expected = MODALITY_KIND[modality]
+        expected = modality_spec(modality).media_kind
         if info.kind != expected:
             raise MediaStoreError(f"output {index} is {info.kind} ({info.content_type}), expected {expected}")
         extension = EXTENSIONS.get(info.content_type, "bin")
@@ -103,19 +101,21 @@ class MediaStore:
             height=info.height,
         )
 
-    def _spool(self, item: Any, deadline: float | None = None) -> "_SpoolContext":
-        return _SpoolContext(self, item, deadline)
+    def _spool(self, item: Any, deadline: float | None = None, headers: UrlHeaders | None = None) -> "_SpoolContext":
+        return _SpoolContext(self, item, deadline, headers)
 
-    def write_item(self, item: Any, sink: BinaryIO, deadline: float | None = None) -> None:
+    def write_item(self, item: Any, sink: BinaryIO, deadline: float | None = None,
+                   headers: UrlHeaders | None = None) -> None:
         """Write one media item (URL, gs:// or s3:// URI, base64, data URL or MediaContent) to ``sink``;
-        a download ends by ``deadline`` (``time.monotonic()``; default: :data:`DOWNLOAD_TIMEOUT` from now)."""
+        a download ends by ``deadline`` (``time.monotonic()``; default: :data:`DOWNLOAD_TIMEOUT` from now).
+        ``headers``: what an authenticated result URL is fetched with (the provider's credentials)."""
         if isinstance(item, dict):
             content = item.get("content", b"")
             sink.write(content if isinstance(content, (bytes, bytearray)) else decode_base64(str(content)))
         elif isinstance(item, (bytes, bytearray)):
             sink.write(item)
         elif isinstance(item, str) and item.startswith(("http://", "https://")):
-            self._download(item, sink, deadline or time.monotonic() + DOWNLOAD_TIMEOUT)
+            self._download(item, sink, deadline or time.monotonic() + DOWNLOAD_TIMEOUT, headers)
         elif isinstance(item, str) and item.startswith(OBJECT_STORE_PROTOCOLS):
             self._copy_uri(item, sink)
         elif isinstance(item, str) and "://" in item.split(",", 1)[0] and not item.startswith("data:"):
@@ -125,13 +125,13 @@ class MediaStore:
         else:
             raise MediaStoreError(f"unsupported media value of type {type(item).__name__}")
 
-    def _download(self, url: str, sink: BinaryIO, deadline: float) -> None:
+    def _download(self, url: str, sink: BinaryIO, deadline: float, headers: UrlHeaders | None = None) -> None:
         """Stream ``url`` into ``sink``, retrying transient failures from the start, within the deadline."""
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
             sink.seek(0)
             sink.truncate()
             try:
-                self._download_once(url, sink, deadline)
+                self._download_once(url, sink, deadline, headers)
                 return
             except _TransientDownloadError as exc:
                 backoff = min(8.0, 0.5 * 2 ** (attempt - 1))
@@ -140,13 +140,14 @@ class MediaStore:
                 log.info("retrying download of %s: %s", _short(url), exc)
                 time.sleep(backoff)
 
-    def _download_once(self, url: str, sink: BinaryIO, deadline: float) -> None:
+    def _download_once(self, url: str, sink: BinaryIO, deadline: float, headers: UrlHeaders | None = None) -> None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise MediaStoreError(f"download of {_short(url)} not finished before its deadline")
         try:
-            with self.session.get(url, stream=True, timeout=(min(10.0, remaining), remaining)) as response:
-                if response.status_code in TRANSIENT_STATUS:
+            sent = headers.reveal() if headers is not None else None
+            with stream_get(self.session, url, headers=sent, timeout=(min(10.0, remaining), remaining)) as response:
+                if is_transient_status(response.status_code):
                     raise _TransientDownloadError(f"HTTP {response.status_code}")
                 if response.status_code >= 400:
                     raise MediaStoreError(
@@ -182,17 +183,19 @@ class _TransientDownloadError(Exception):
 class _SpoolContext:
     """Spools a media item into a temporary file that is removed on exit."""
 
-    def __init__(self, store: MediaStore, item: Any, deadline: float | None = None) -> None:
+    def __init__(self, store: MediaStore, item: Any, deadline: float | None = None,
+                 headers: UrlHeaders | None = None) -> None:
         self.store = store
         self.item = item
         self.deadline = deadline
+        self.headers = headers
         self.path = ""
 
     def __enter__(self) -> Spooled:
         handle, self.path = tempfile.mkstemp(prefix="mediagen-", dir=self.store.spool_dir)
         with os.fdopen(handle, "w+b") as file:
             sink = HashingSink(file)
-            self.store.write_item(self.item, sink, self.deadline)  # type: ignore[arg-type]
+            self.store.write_item(self.item, sink, self.deadline, self.headers)  # type: ignore[arg-type]
             file.flush()
         return Spooled(self.path, sink.size, sink.hexdigest())
 
@@ -264,20 +267,23 @@ class HashingSink:
 
 def media_items(modality: str, response: Any) -> Iterator[Any]:
     """The media values of a response, in order."""
-    if modality == "video":
+    kind = modality_spec(modality).media_kind
+    if kind == "video":
         yield from (response.videos or [response.video])
-    elif modality == "image":
+    elif kind == "image":
         yield from response.images
     else:
         yield response.audio
 
 
 def decode_base64(value: str) -> bytes:
-    payload = value.split(",", 1)[1] if value.startswith("data:") else value
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise MediaStoreError(f"media value {value[:32]!r}... is neither a URL nor base64") from None
+    return _decode_base64(value, lambda: MediaStoreError(f"media value {value[:32]!r}... is neither a URL nor base64"))
+
+
+def _url_headers(response: Any, item: Any) -> UrlHeaders | None:
+    """The credentials a result URL of ``response`` is fetched with, if it needs any."""
+    lookup = getattr(response, "url_headers", None)
+    return lookup(item) if isinstance(item, str) and lookup is not None else None
 
 
 def _short(url: str) -> str:

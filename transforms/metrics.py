@@ -35,6 +35,7 @@ class MetricsCollector:
         self.retries = Metrics.counter(NAMESPACE, "retries")
         self.rate_limited = Metrics.counter(NAMESPACE, "rate_limited")
         self.latency = Metrics.distribution(NAMESPACE, "generation_ms")
+        self.by_name: dict[str, Any] = {}  # provider/model/status counters, made once each
 
     def __getstate__(self) -> dict[str, Any]:
         return {"progress": self.progress}
@@ -47,7 +48,11 @@ class MetricsCollector:
         status = row_status(row)
         self.rows[status].inc()
         if status != "invalid" or row.provider is not None:
-            Metrics.counter(NAMESPACE, f"{row.provider}/{row.model}/{status}").inc()
+            name = f"{row.provider}/{row.model}/{status}"
+            counter = self.by_name.get(name)
+            if counter is None:
+                counter = self.by_name[name] = Metrics.counter(NAMESPACE, name)
+            counter.inc()
         if row.placeholder:
             self.placeholders.inc()
         attempts = row.execution.attempts if row.execution is not None and not row.reused else []

@@ -7,25 +7,29 @@ an over-long line, nesting deeper than :data:`MAX_DEPTH`, a corrupt Parquet row 
 or file each make ``invalid`` rows naming the file and line (row, row group) and the
 reason; everything else in the run goes on. A UTF-8 byte-order mark is accepted.
 
-Row ids must be unique across the run's inputs; :class:`UniqueRowIds` reports
-duplicates and renames them ``<id>~<n>`` in input order (or refuses them, ``strict``).
+Row ids must be unique across the run's inputs: the files are read as one ordered pass
+(:func:`read_run`) and :class:`RowIds` renames repeats ``<id>~<n>`` in input order (or
+refuses them, ``strict``), holding a 64-bit digest per id, never the rows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
 import posixpath
+from array import array
 from dataclasses import replace
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import apache_beam as beam
 import pydantic
 from apache_beam.metrics import Metrics
 
 from providers.core.keys import request_key
-from schemas import JobConfig, STSRequest, TTSRequest, VideoGenerationRequest, ImageGenerationRequest
+from schemas import JobConfig
+from schemas.modalities import MODALITIES
 
 from .prompt_row import PromptRow
 from .row_media import MediaPolicy, check_row_media
@@ -33,12 +37,8 @@ from .storage import open_input
 
 log = logging.getLogger(__name__)
 
-REQUEST_TYPES: dict[str, type] = {
-    "video": VideoGenerationRequest,
-    "image": ImageGenerationRequest,
-    "tts": TTSRequest,
-    "sts": STSRequest,
-}
+REQUEST_TYPES: dict[str, type] = {name: spec.request_type for name, spec in MODALITIES.items()}
+"""A view of the one modality table (``schemas.modalities``)."""
 ID_COLUMN = "id"
 CONFIG_COLUMN = "config"
 MAX_VALUE_IN_MESSAGE = 120
@@ -71,7 +71,7 @@ def read_rows(uri: str, job: JobConfig, declared_format: str | None = None, stor
     policy = MediaPolicy.from_job(job)
     if fmt == "parquet":
         for index, record, problem in _parquet_records(uri, storage_options):
-            source = f"{uri} row {index}" if index else uri
+            source = row_source(uri, index, fmt)
             fallback_id = f"{stem}-{index:06d}"
             if problem is not None:
                 yield _invalid(fallback_id, source, job, None, f"{source}: {problem}", position=(uri, index))
@@ -79,7 +79,7 @@ def read_rows(uri: str, job: JobConfig, declared_format: str | None = None, stor
                 yield _positioned(parse_record(record, source, fallback_id, job, policy), uri, index)
         return
     for line_no, line, problem in _jsonl_lines(uri, storage_options):
-        source = f"{uri}:{line_no}" if line_no else uri
+        source = row_source(uri, line_no, fmt)
         fallback_id = f"{stem}-{line_no:06d}"
         if problem is None:
             record, problem = _decode_json(line)
@@ -87,6 +87,14 @@ def read_rows(uri: str, job: JobConfig, declared_format: str | None = None, stor
             yield _invalid(fallback_id, source, job, None, f"{source}: {problem}", position=(uri, line_no))
             continue
         yield _positioned(parse_record(record, source, fallback_id, job, policy), uri, line_no)
+
+
+def row_source(uri: str, index: int, fmt: str) -> str:
+    """How messages name a row: ``file:line`` (JSONL), ``file row N`` (Parquet), the file
+    alone for index 0 (the file as a whole)."""
+    if not index:
+        return uri
+    return f"{uri} row {index}" if fmt == "parquet" else f"{uri}:{index}"
 
 
 def _positioned(row: PromptRow, uri: str, index: int) -> PromptRow:
@@ -251,9 +259,7 @@ def parse_record(
 
 
 def _prompt_of(modality: str, fields: dict[str, Any]) -> str | None:
-    value = fields.get("text" if modality == "tts" else "prompt")
-    if modality == "sts":
-        value = fields.get("audio")
+    value = fields.get(MODALITIES[modality].prompt_field)
     return value if isinstance(value, str) else None
 
 
@@ -289,27 +295,153 @@ def describe_validation_error(exc: pydantic.ValidationError) -> str:
 
 DUPLICATE_COUNTER = "duplicate_row_ids"
 MAX_EXAMPLES = 5
+"""Repeats warned about one by one; the rest are counted in one closing line."""
+_FILE_BITS, _INDEX_BITS = 24, 40
+"""A row's position packed in 64 bits: its file's number in the pass, its line or row number."""
+
+
+class DigestTable:
+    """64-bit digests -> 64-bit values, open addressing over two ``array('Q')`` (16 bytes a
+    slot, at most 3/4 full: 21-43 bytes per id, about 40 MB per million ids, instead of
+    ~100 bytes per entry of a ``dict`` of Python ints). ``capacity``: a power of two."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._keys = array("Q", bytes(8 * capacity))
+        self._values = array("Q", bytes(8 * capacity))
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def setdefault(self, digest: int, value: int) -> int | None:
+        """The value stored for ``digest``; None when it was new (``value`` is stored)."""
+        keys, mask = self._keys, len(self._keys) - 1
+        slot = digest & mask
+        while (found := keys[slot]) != 0:
+            if found == digest:
+                return self._values[slot]
+            slot = (slot + 1) & mask
+        keys[slot], self._values[slot] = digest, value
+        self._count += 1
+        if 4 * self._count > 3 * len(keys):
+            self._grow()
+        return None
+
+    def _grow(self) -> None:
+        old = zip(self._keys, self._values)
+        self._keys = array("Q", bytes(16 * len(self._keys)))
+        self._values = array("Q", bytes(8 * len(self._keys)))
+        self._count = 0
+        for digest, value in old:
+            if digest:
+                self.setdefault(digest, value)
+
+
+def id_digest(row_id: str) -> int:
+    """A row id as a non-zero 64-bit blake2b digest (0 marks an empty slot of the table).
+
+    Two different ids share a digest with probability about n^2 / 2^65 among n ids
+    (3e-8 at 1M ids, 3e-4 at 100M); the later one would then be treated as a repeat:
+    renamed ``<id>~2`` (or invalid under ``strict``), never dropped or merged."""
+    digest = int.from_bytes(hashlib.blake2b(row_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+    return digest or 1
+
+
+class RowIds:
+    """Makes row ids unique in one ordered pass over a run's rows, holding only a digest of
+    each id seen and the position of its first row (:class:`DigestTable`), never the rows.
+
+    The first row in input order keeps its id; each later one is renamed ``<id>~2``,
+    ``<id>~3``... (``duplicate_of`` says the original; a name some row already uses is
+    skipped), or, with ``strict``, becomes ``invalid``. Repeats are counted in the
+    ``mediagen/duplicate_row_ids`` counter and warned about (the first
+    :data:`MAX_EXAMPLES` one by one, the rest in one line by :meth:`close`).
+    ``source_of(file, index)`` names the first row of a repeated id in messages."""
+
+    def __init__(self, strict: bool = False, source_of: Callable[[str, int], str] | None = None) -> None:
+        self.strict = strict
+        self.source_of = source_of or (lambda uri, index: f"{uri}:{index}" if index else uri)
+        self.repeats = 0
+        self._seen = DigestTable()
+        self._files: dict[str, int] = {}
+        self._uris: list[str] = []
+        self._renamed: dict[str, int] = {}  # ids that repeated -> the last ~n given (repeats are rare)
+        self._counter = Metrics.counter("mediagen", DUPLICATE_COUNTER)
+
+    def resolve(self, row: PromptRow) -> PromptRow:
+        """``row`` as the pass emits it: unchanged when its id is new, else renamed or refused."""
+        code = self._code(row.position)
+        first = self._seen.setdefault(id_digest(row.row_id), code)
+        if first is None:
+            return row
+        self.repeats += 1
+        self._counter.inc()
+        first_source = self.source_of(*self._position(first))
+        if self.strict:
+            resolved = replace(row, duplicate_of=row.row_id, error=(
+                f"{row.source}: {ID_COLUMN}: row id {row.row_id!r} is already used by {first_source} (ids must be unique)"))
+        else:
+            number = self._renamed.get(row.row_id, 1)
+            while True:
+                number += 1
+                new_id = f"{row.row_id}{DUPLICATE_SUFFIX}{number}"
+                if self._seen.setdefault(id_digest(new_id), code) is None:
+                    break
+            self._renamed[row.row_id] = number
+            resolved = replace(row, row_id=new_id, duplicate_of=row.row_id)
+        if self.repeats <= MAX_EXAMPLES:
+            log.warning("row id %r at %s was already used by %s%s", row.row_id, row.source, first_source,
+                        "; the repeat is invalid (strict ids)" if self.strict else f"; renamed {resolved.row_id}")
+        return resolved
+
+    def close(self) -> None:
+        """The closing warning for the repeats not warned about one by one."""
+        if self.repeats > MAX_EXAMPLES:
+            log.warning("%d rows repeated an earlier row's id in all (%d more than shown above)%s", self.repeats,
+                        self.repeats - MAX_EXAMPLES, "; repeats are invalid (strict ids)" if self.strict
+                        else f"; repeats renamed <id>{DUPLICATE_SUFFIX}<n>")
+
+    def _code(self, position: tuple[str, int]) -> int:
+        uri, index = position
+        number = self._files.get(uri)
+        if number is None:
+            number = self._files[uri] = len(self._uris)
+            self._uris.append(uri)
+        return (min(number, (1 << _FILE_BITS) - 1) << _INDEX_BITS) | min(max(index, 0), (1 << _INDEX_BITS) - 1)
+
+    def _position(self, code: int) -> tuple[str, int]:
+        return self._uris[min(code >> _INDEX_BITS, len(self._uris) - 1)], code & ((1 << _INDEX_BITS) - 1)
 
 
 def unique_ids(element: tuple[str, Iterable[PromptRow]], strict: bool = False) -> Iterator[PromptRow]:
-    """The rows sharing one id: the first in input order keeps it; each later one is renamed
-    ``<id>~2``, ``<id>~3``... (``duplicate_of`` says the original), or, with ``strict``,
-    becomes ``invalid``. Counted in the ``mediagen/duplicate_row_ids`` counter."""
-    row_id, grouped = element
+    """The rows sharing one id, in input order, through :class:`RowIds`."""
+    _, grouped = element
     rows = sorted(grouped, key=lambda r: (r.position, r.source))
-    yield rows[0]
-    if len(rows) == 1:
-        return
-    Metrics.counter("mediagen", DUPLICATE_COUNTER).inc(len(rows) - 1)
-    where = ", ".join(r.source for r in rows[:MAX_EXAMPLES]) + (", ..." if len(rows) > MAX_EXAMPLES else "")
-    log.warning("row id %r appears %d times (%s)%s", row_id, len(rows), where,
-                "; the repeats are invalid (strict ids)" if strict else f"; repeats renamed {row_id}{DUPLICATE_SUFFIX}<n>")
-    for number, row in enumerate(rows[1:], start=2):
-        if strict:
-            yield replace(row, duplicate_of=row_id, error=(
-                f"{row.source}: {ID_COLUMN}: row id {row_id!r} is already used by {rows[0].source} (ids must be unique)"))
-        else:
-            yield replace(row, row_id=f"{row_id}{DUPLICATE_SUFFIX}{number}", duplicate_of=row_id)
+    sources = {r.position: r.source for r in rows}
+    ids = RowIds(strict, lambda uri, index: sources[(uri, index)])
+    for row in rows:
+        yield ids.resolve(row)
+
+
+def read_run(files: Sequence[str], job: JobConfig, declared_format: str | None = None,
+             storage_options: dict | None = None, strict_ids: bool = False,
+             limit: int | None = None) -> Iterator[PromptRow]:
+    """Every row of the run's input files as ONE ordered pass (files in the given order),
+    ids made unique by :class:`RowIds`; with ``limit``, up to and including the
+    ``limit``-th valid row. Rows stream: nothing but the ids' digests is held."""
+    formats = {uri: input_format_of(uri, declared_format) for uri in files}
+    ids = RowIds(strict_ids, lambda uri, index: row_source(uri, index, formats[uri]))
+    valid = 0
+    try:
+        for uri in files:
+            for row in read_rows(uri, job, declared_format, storage_options):
+                row = ids.resolve(row)
+                yield row
+                valid += row.is_valid
+                if limit is not None and valid >= limit:
+                    return
+    finally:
+        ids.close()
 
 
 def duplicate_id_count(result: Any) -> int:
@@ -327,25 +459,26 @@ def duplicate_report(rows: Iterable[PromptRow]) -> tuple[int, list[str]]:
 
 
 class ReadPrompts(beam.PTransform):
-    """Files -> ``PromptRow`` elements (valid and invalid alike), row ids made unique
-    (see :func:`unique_ids`; ``strict_ids`` refuses repeats instead of renaming them)."""
+    """Files -> ``PromptRow`` elements (valid and invalid alike), row ids made unique in one
+    ordered pass over every file (:func:`read_run`; ``strict_ids`` refuses repeats instead
+    of renaming them; ``limit`` stops after that many valid rows). No shuffle: the rows
+    stream to the next step as they are read (``pipelines.graph`` adds a Reshuffle where a
+    runner has several workers to spread them over)."""
 
     def __init__(self, files: list[str], job: JobConfig, input_format: str | None = None,
-                 storage_options: dict | None = None, strict_ids: bool = False):
+                 storage_options: dict | None = None, strict_ids: bool = False, limit: int | None = None):
         super().__init__()
         self.files = files
         self.job = job
         self.input_format = input_format
         self.storage_options = storage_options
         self.strict_ids = strict_ids
+        self.limit = limit
 
     def expand(self, pbegin: Any) -> Any:
-
         return (
             pbegin
-            | "InputFiles" >> beam.Create(self.files)
-            | "ParseRows" >> beam.FlatMap(read_rows, self.job, self.input_format, self.storage_options)
-            | "KeyById" >> beam.Map(lambda row: (row.row_id, row)).with_output_types(tuple[str, PromptRow])
-            | "GroupById" >> beam.GroupByKey()
-            | "UniqueIds" >> beam.FlatMap(unique_ids, self.strict_ids).with_output_types(PromptRow)
+            | "InputFiles" >> beam.Create([list(self.files)])  # one element: the ordered file list
+            | "ParseRows" >> beam.FlatMap(read_run, self.job, self.input_format, self.storage_options,
+                                          self.strict_ids, self.limit).with_output_types(PromptRow)
         )

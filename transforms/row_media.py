@@ -25,6 +25,7 @@ import re
 import socket
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Iterator
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -81,9 +82,15 @@ def media_values(request: Any) -> Iterator[tuple[str, Any]]:
     """(field path, value) of every media input of a request (``image_list[0].image``...)."""
     for index, item in enumerate(getattr(request, "image_list", None) or []):
         yield f"image_list[{index}].image", item.get("image") if isinstance(item, dict) else None
-    for name in ("video", "mask_image", "audio"):
-        if name in type(request).model_fields and getattr(request, name, None) is not None:
+    for name in _media_fields(type(request)):
+        if getattr(request, name, None) is not None:
             yield name, getattr(request, name)
+
+
+@lru_cache(maxsize=None)
+def _media_fields(request_type: type) -> tuple[str, ...]:
+    """The single-media fields a request type has (asked once per type: each row asks)."""
+    return tuple(name for name in ("video", "mask_image", "audio") if name in request_type.model_fields)
 
 
 def kind_of(value: Any) -> str:

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator, Literal
 from providers.errors import MediagenError
 from providers.core.http import shrink_raw
 from providers.core.orchestrator import flatten_chain
-from providers.core.pricing import total_cost
+from providers.core.pricing import FREE, total_cost
 from providers.core.redaction import Redactor
 from schemas import utc_now
 from schemas.results import LedgerEntry, ResultRow, StoredMedia, media_relpath
@@ -158,6 +158,8 @@ class RowBuilder:
         )
 
     def reused(self, row: PromptRow, entry: LedgerEntry, placeholder: bool = False) -> ResultRow:
+        """A row reusing ``entry``'s media: nothing paid in this run (its cost is set here,
+        so :func:`with_cost` has nothing to redo)."""
         return ResultRow(
             **self.base(row),
             status="completed",
@@ -168,6 +170,8 @@ class RowBuilder:
             is_mock=entry.is_mock,
             placeholder=placeholder,
             raw_response_json=entry.raw_response_json,
+            cost_usd=FREE.usd,
+            cost_source=FREE.source,
         )
 
     def failed(self, row: PromptRow, error: BaseException, response: Any = None) -> ResultRow:
@@ -208,6 +212,8 @@ def with_cost(row: ResultRow) -> ResultRow:
     once: on the first row, the others cost nothing)."""
     attempts = row.execution.attempts if row.execution is not None else []
     cost = total_cost((a.cost_usd, a.cost_source) for a in attempts)
+    if (row.cost_usd, row.cost_source) == (cost.usd, cost.source):
+        return row
     return row.model_copy(update={"cost_usd": cost.usd, "cost_source": cost.source})
 
 

@@ -51,7 +51,8 @@ from urllib.parse import quote, urlencode
 
 import requests
 
-from providers.core.contract import AnyConfig, AnyRequest, ProviderContext
+from providers.core.contract import ProviderContext
+from schemas import ImageGenerationConfig, ImageGenerationRequest
 from providers.core.capabilities import Lifecycle
 from providers.check import KeyCheck
 from providers.errors import ContentModerationError, MediagenError, ProviderConfigError, UnsupportedRequestError
@@ -90,10 +91,10 @@ class AzureOpenAIProvider(OpenAIProvider):
         if not name.startswith("dall-e-2")
     }
 
-    def check_request(self, modality: Any, request: AnyRequest, config: AnyConfig) -> None:
-        if modality == "image" and image_family(config.model) == "dall-e-2":
+    def check_image(self, config: ImageGenerationConfig, request: ImageGenerationRequest) -> None:
+        if image_family(config.model) == "dall-e-2":
             raise UnsupportedRequestError("dall-e-2 is not offered on Azure OpenAI (use dall-e-3 or a gpt-image model)")
-        super().check_request(modality, request, config)
+        super().check_image(config, request)
 
     def auth_headers(self, ctx: ProviderContext) -> dict[str, str]:
         return {"api-key": ctx.require_api_key()}

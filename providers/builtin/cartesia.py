@@ -55,9 +55,9 @@ from typing import Any
 
 import requests
 
-from schemas import AudioOutputFormat, JobHandle, Modality, STSRequest, TTSRequest
+from schemas import AudioGenerationConfig, AudioOutputFormat, STSRequest, TTSRequest
 
-from providers.core.contract import AnyConfig, AnyRequest, ProviderContext, ProviderOutput
+from providers.core.contract import ProviderContext, ProviderOutput
 from providers.core.base import JobProvider
 from providers.core.capabilities import Lifecycle, ModelCapabilities
 from providers.check import KeyCheck
@@ -169,21 +169,15 @@ class CartesiaProvider(JobProvider):
 
     # -- what a config can serve ------------------------------------------------------
 
-    def check_request(self, modality: Modality, request: AnyRequest, config: AnyConfig) -> None:
-        super().check_request(modality, request, config)
-        output_format_for(request.output_format)  # type: ignore[union-attr]
+    def check_tts(self, config: AudioGenerationConfig, request: TTSRequest | STSRequest) -> None:
+        output_format_for(request.output_format)
         require_voice(DISPLAY_NAME, request, config)
+
+    check_sts = check_tts
 
     # -- the job protocol (synchronous API) ----------------------------------------------
 
-    def submit(self, ctx: ProviderContext, request: AnyRequest) -> JobHandle | ProviderOutput:
-        if ctx.modality == "tts":
-            return self._text_to_speech(ctx, request)  # type: ignore[arg-type]
-        if ctx.modality == "sts":
-            return self._voice_changer(ctx, request)  # type: ignore[arg-type]
-        raise UnsupportedRequestError(f"Cartesia does not do {ctx.modality}")
-
-    def _text_to_speech(self, ctx: ProviderContext, request: TTSRequest) -> ProviderOutput:
+    def submit_tts(self, ctx: ProviderContext, request: TTSRequest) -> ProviderOutput:
         voice = require_voice(DISPLAY_NAME, request, ctx.config)
         body: dict[str, Any] = {
             "model_id": ctx.model,
@@ -201,7 +195,7 @@ class CartesiaProvider(JobProvider):
         response = send(ctx, "POST", "/tts/bytes", headers=self._headers(ctx), json_body=body)
         return self._output(ctx, response, request.output_format, voice)
 
-    def _voice_changer(self, ctx: ProviderContext, request: STSRequest) -> ProviderOutput:
+    def submit_sts(self, ctx: ProviderContext, request: STSRequest) -> ProviderOutput:
         voice = require_voice(DISPLAY_NAME, request, ctx.config)
         audio, content_type = media_bytes(ctx, request.audio, default_type="audio/mpeg")
         fields = {"voice[id]": voice}

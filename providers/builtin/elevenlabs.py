@@ -56,9 +56,9 @@ from typing import Any
 
 import requests
 
-from schemas import AudioOutputFormat, JobHandle, Modality, STSRequest, TTSRequest
+from schemas import AudioGenerationConfig, AudioOutputFormat, STSRequest, TTSRequest
 
-from providers.core.contract import AnyConfig, AnyRequest, ProviderContext, ProviderOutput
+from providers.core.contract import ProviderContext, ProviderOutput
 from providers.core.base import JobProvider
 from providers.core.capabilities import ModelCapabilities
 from providers.check import KeyCheck
@@ -171,21 +171,15 @@ class ElevenLabsProvider(JobProvider):
 
     # -- what a config can serve ------------------------------------------------------
 
-    def check_request(self, modality: Modality, request: AnyRequest, config: AnyConfig) -> None:
-        super().check_request(modality, request, config)
-        output_format_param(request.output_format)  # type: ignore[union-attr]
+    def check_tts(self, config: AudioGenerationConfig, request: TTSRequest | STSRequest) -> None:
+        output_format_param(request.output_format)
         require_voice(DISPLAY_NAME, request, config)
+
+    check_sts = check_tts
 
     # -- the job protocol (synchronous API) ----------------------------------------------
 
-    def submit(self, ctx: ProviderContext, request: AnyRequest) -> JobHandle | ProviderOutput:
-        if ctx.modality == "tts":
-            return self._text_to_speech(ctx, request)  # type: ignore[arg-type]
-        if ctx.modality == "sts":
-            return self._speech_to_speech(ctx, request)  # type: ignore[arg-type]
-        raise UnsupportedRequestError(f"ElevenLabs does not do {ctx.modality}")
-
-    def _text_to_speech(self, ctx: ProviderContext, request: TTSRequest) -> ProviderOutput:
+    def submit_tts(self, ctx: ProviderContext, request: TTSRequest) -> ProviderOutput:
         body: dict[str, Any] = {"text": request.text, "model_id": ctx.model}
         language = language_for(request.language_code)
         if language:
@@ -205,7 +199,7 @@ class ElevenLabsProvider(JobProvider):
         )
         return self._output(ctx, response, request.output_format, voice)
 
-    def _speech_to_speech(self, ctx: ProviderContext, request: STSRequest) -> ProviderOutput:
+    def submit_sts(self, ctx: ProviderContext, request: STSRequest) -> ProviderOutput:
         audio, content_type = media_bytes(ctx, request.audio, default_type="audio/mpeg")
         filename = f"input.{EXTENSIONS.get(content_type, 'bin')}"
         fields: dict[str, str] = {"model_id": ctx.model}

@@ -90,14 +90,18 @@ header names, status/result shapes); model inputs against fal's model API pages.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Callable, Literal, Mapping, TypeVar
 from urllib.parse import urlencode
 
 import requests
 
-from schemas import ImageGenerationRequest, JobHandle, TTSRequest, VideoGenerationRequest
+from schemas import (
+    AudioGenerationConfig, ImageGenerationConfig, ImageGenerationRequest, JobHandle, TTSRequest, VideoGenerationConfig,
+    VideoGenerationRequest,
+)
 
-from providers.core.contract import AnyConfig, AnyRequest, GeneratedMedia, JobStatus, ProviderContext, ProviderOutput
+from providers.core.contract import AnyRequest, GeneratedMedia, JobStatus, ProviderContext, ProviderOutput
 from providers.core.base import JobProvider
 from providers.core.capabilities import ModelCapabilities, family_lookup
 from providers.check import KeyCheck
@@ -1034,20 +1038,34 @@ class FalProvider(JobProvider):
         return ModelCapabilities(modalities=self.modalities, accepts_video_input=True,
                                  notes="not in the table: generic field names, no checks")
 
-    def check_request(self, modality: str, request: AnyRequest, config: AnyConfig) -> None:  # type: ignore[override]
-        super().check_request(modality, request, config)  # type: ignore[arg-type]
-        if modality == "video":
-            check_video(config.model, request)  # type: ignore[arg-type]
-        elif modality == "image":
-            check_image(config.model, request)  # type: ignore[arg-type]
-        elif modality == "tts":
-            check_speech(config.model, request)  # type: ignore[arg-type]
+    def check_video(self, config: VideoGenerationConfig, request: VideoGenerationRequest) -> None:
+        check_video(config.model, request)
+
+    def check_image(self, config: ImageGenerationConfig, request: ImageGenerationRequest) -> None:
+        check_image(config.model, request)
+
+    def check_tts(self, config: AudioGenerationConfig, request: TTSRequest) -> None:
+        check_speech(config.model, request)
 
     # -- the job protocol ------------------------------------------------------
 
-    def submit(self, ctx: ProviderContext, request: AnyRequest) -> JobHandle:
+    def submit(self, ctx: ProviderContext, request: AnyRequest) -> JobHandle | ProviderOutput:
         self.check_request(ctx.modality, request, ctx.config)
-        endpoint, body, output_format = self._input(ctx, request)
+        return super().submit(ctx, request)
+
+    def submit_video(self, ctx: ProviderContext, request: VideoGenerationRequest) -> JobHandle:
+        endpoint, body = video_input(ctx, ctx.model, request)
+        return self._enqueue(ctx, endpoint, body, None)
+
+    def submit_image(self, ctx: ProviderContext, request: ImageGenerationRequest) -> JobHandle:
+        endpoint, body = image_input(ctx, ctx.model, request)
+        return self._enqueue(ctx, endpoint, body, _requested_image_format(request))
+
+    def submit_tts(self, ctx: ProviderContext, request: TTSRequest) -> JobHandle:
+        endpoint, body = speech_input(ctx.model, request)
+        return self._enqueue(ctx, endpoint, body, request.output_format.format)
+
+    def _enqueue(self, ctx: ProviderContext, endpoint: str, body: dict[str, Any], output_format: str | None) -> JobHandle:
         response = send(ctx, "POST", self._submit_url(ctx, endpoint), headers=self._submit_headers(ctx), json_body=body)
         answer = _json_object(response, "submit")
         request_id = str(answer.get("request_id") or "")
@@ -1084,17 +1102,20 @@ class FalProvider(JobProvider):
             "failed", raw=body, failure=GenerationFailedError(f"fal returned unknown status {status!r}", raw_response=body)
         )
 
-    def fetch(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
+    def fetch_video(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
+        return self._result(ctx, job, video_output)
+
+    def fetch_image(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
+        return self._result(ctx, job, partial(image_output, requested_format=job.data.get("output_format")))
+
+    def fetch_tts(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
+        return self._result(ctx, job, partial(speech_output, requested_format=job.data.get("output_format")))
+
+    def _result(self, ctx: ProviderContext, job: JobHandle, build: Callable[[dict[str, Any]], ProviderOutput]) -> ProviderOutput:
         response = send(ctx, "GET", job.result_url or "", headers=self._headers(ctx))
         body = _json_object(response, "result")
-        output_format = job.data.get("output_format")
         try:
-            if job.modality == "video":
-                output = video_output(body)
-            elif job.modality == "image":
-                output = image_output(body, output_format)
-            else:
-                output = speech_output(body, output_format)
+            output = build(body)
         except MediagenError as exc:
             exc.provider, exc.model = exc.provider or self.name, exc.model or ctx.model
             exc.request_id = exc.request_id or job.request_id
@@ -1135,18 +1156,6 @@ class FalProvider(JobProvider):
         return ProviderHTTPError(f"HTTP {status} from fal{label}: {detail}", status_code=status, retryable=retryable)
 
     # -- helpers ---------------------------------------------------------------------
-
-    def _input(self, ctx: ProviderContext, request: AnyRequest) -> tuple[str, dict[str, Any], str | None]:
-        if ctx.modality == "video":
-            endpoint, body = video_input(ctx, ctx.model, request)  # type: ignore[arg-type]
-            return endpoint, body, None
-        if ctx.modality == "image":
-            endpoint, body = image_input(ctx, ctx.model, request)  # type: ignore[arg-type]
-            return endpoint, body, _requested_image_format(request)  # type: ignore[arg-type]
-        if ctx.modality == "tts":
-            endpoint, body = speech_input(ctx.model, request)  # type: ignore[arg-type]
-            return endpoint, body, request.output_format.format  # type: ignore[union-attr]
-        raise UnsupportedRequestError(f"fal does not do {ctx.modality}")
 
     def _headers(self, ctx: ProviderContext) -> dict[str, str]:
         return {"Authorization": f"Key {ctx.require_api_key()}", "Accept": "application/json"}

@@ -87,7 +87,6 @@ import base64
 import os
 import re
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, Mapping
@@ -95,7 +94,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from schemas import ImageGenerationRequest, JobHandle, Modality, VideoGenerationRequest
+from schemas import (
+    ImageGenerationConfig, ImageGenerationRequest, JobHandle, Modality, VideoGenerationConfig, VideoGenerationRequest,
+)
+from schemas.media import UrlHeaders
 
 from providers.core.contract import AnyConfig, AnyRequest, GeneratedMedia, JobStatus, ProviderContext, ProviderOutput
 from providers.core.base import JobProvider
@@ -112,7 +114,7 @@ from providers.errors import (
     UnsupportedRequestError,
     is_transient_status,
 )
-from providers.core.http import content_type_from_url, decode_output_base64, download, json_object, media_bytes, request_id_from, send, shrink_raw
+from providers.core.http import content_type_from_url, decode_output_base64, json_object, media_bytes, request_id_from, send, shrink_raw
 from providers.media.formats import parse_size
 from providers.media.probe import sniff_content_type
 from providers.core.pricing import price_sheet
@@ -156,7 +158,6 @@ _REFERENCE_ROLES = ("reference", "asset", "style")
 _IMAGE_ASPECTS = {"1:1": 1.0, "16:9": 16 / 9, "9:16": 9 / 16, "4:3": 4 / 3, "3:4": 3 / 4, "21:9": 21 / 9,
                   "3:2": 3 / 2, "2:3": 2 / 3, "5:4": 5 / 4, "4:5": 4 / 5}
 _SIZE_TIERS = (("1K", 1024), ("2K", 2048), ("4K", 4096))
-_FINISHED_CACHE_SIZE = 32  # finished operations between poll and fetch; Vertex ones may hold video bytes
 
 
 # -- what each model accepts -----------------------------------------------------------
@@ -347,13 +348,10 @@ def model_url(ctx: ProviderContext, backend: BackendInfo, method: str) -> str:
     )
 
 
-def model_family(model: str, modality: Modality) -> Family:
-    """Which Google protocol serves ``model``: Veo jobs, Imagen predict or Gemini generateContent."""
-    if model.startswith("veo-") or modality == "video":
-        return "veo"
-    if model.startswith("imagen-"):
-        return "imagen"
-    return "gemini"
+def image_family(model: str) -> Family:
+    """Which Google protocol makes images with ``model``: Imagen predict or Gemini generateContent
+    (videos are always Veo jobs)."""
+    return "imagen" if model.startswith("imagen-") else "gemini"
 
 
 # -- the provider ---------------------------------------------------------------------------
@@ -414,12 +412,10 @@ class GoogleProvider(JobProvider):
     def _init_local_state(self) -> None:
         self._credentials: Any = None
         self._credentials_lock = threading.Lock()
-        self._finished: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._finished_lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
-        # Credentials hold secrets and must never be pickled; finished operations are a cache.
-        local = {"_credentials", "_credentials_lock", "_finished", "_finished_lock"}
+        # Credentials hold secrets and must never be pickled.
+        local = {"_credentials", "_credentials_lock"}
         return {k: v for k, v in super().__getstate__().items() if k not in local}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -477,30 +473,30 @@ class GoogleProvider(JobProvider):
     # -- capability checks the table cannot express -----------------------------------------
 
     def check_request(self, modality: Modality, request: AnyRequest, config: AnyConfig) -> None:
-        super().check_request(modality, request, config)
         if not _MODEL_RE.match(config.model):
             raise UnsupportedRequestError(f"model={config.model!r} is not a plain Google model id")
+        super().check_request(modality, request, config)
+
+    def check_video(self, config: VideoGenerationConfig, request: VideoGenerationRequest) -> None:
+        _raise_problems(_veo_problems(request, config.model, backend_for(config)))
+
+    def check_image(self, config: ImageGenerationConfig, request: ImageGenerationRequest) -> None:
         backend = backend_for(config)
-        family = model_family(config.model, modality)
-        if family == "veo":
-            problems = _veo_problems(request, config.model, backend)  # type: ignore[arg-type]
-        elif family == "imagen":
-            problems = _imagen_problems(request, config.model, backend)  # type: ignore[arg-type]
+        if image_family(config.model) == "imagen":
+            _raise_problems(_imagen_problems(request, config.model, backend))
         else:
-            problems = _gemini_image_problems(request, config.model, backend)  # type: ignore[arg-type]
-        if problems:
-            raise UnsupportedRequestError("; ".join(problems))
+            _raise_problems(_gemini_image_problems(request, config.model, backend))
 
     # -- the job protocol ------------------------------------------------------------------------
 
-    def submit(self, ctx: ProviderContext, request: AnyRequest) -> JobHandle | ProviderOutput:
+    def submit_video(self, ctx: ProviderContext, request: VideoGenerationRequest) -> JobHandle:
+        return self._submit_veo(ctx, backend_for(ctx.config), request)
+
+    def submit_image(self, ctx: ProviderContext, request: ImageGenerationRequest) -> ProviderOutput:
         backend = backend_for(ctx.config)
-        family = model_family(ctx.model, ctx.modality)
-        if family == "veo":
-            return self._submit_veo(ctx, backend, request)  # type: ignore[arg-type]
-        if family == "imagen":
-            return self._predict_imagen(ctx, backend, request)  # type: ignore[arg-type]
-        return self._generate_gemini_image(ctx, backend, request)  # type: ignore[arg-type]
+        if image_family(ctx.model) == "imagen":
+            return self._predict_imagen(ctx, backend, request)
+        return self._generate_gemini_image(ctx, backend, request)
 
     def poll(self, ctx: ProviderContext, job: JobHandle) -> JobStatus:
         operation = self._get_operation(ctx, job)
@@ -510,11 +506,11 @@ class GoogleProvider(JobProvider):
         failure = self._operation_failure(ctx, job, operation)
         if failure is not None:
             return JobStatus("failed", None, raw, failure=failure)
-        self._remember(job.job_id, operation)
-        return JobStatus("completed", 100, raw)
+        return JobStatus("completed", 100, raw, result=operation)
 
     def fetch(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
-        operation = self._take_remembered(job.job_id) or self._get_operation(ctx, job)
+        # The poll that said done holds the operation; a job re-attached from the ledger asks again.
+        operation = ctx.finished_answer() or self._get_operation(ctx, job)
         if not operation.get("done"):
             raise GenerationFailedError(f"operation {job.job_id} is not done yet", provider=self.name, model=ctx.model)
         failure = self._operation_failure(ctx, job, operation)
@@ -553,8 +549,6 @@ class GoogleProvider(JobProvider):
                 f"predictLongRunning answered without a usable operation name: {str(name)[:100]!r}",
                 provider=self.name, model=ctx.model, raw_response=shrink_raw(operation),
             )
-        if operation.get("done"):
-            self._remember(name, operation)
         if backend.kind == "gemini":
             poll_url = f"{_root(ctx, backend)}/{_api_version(ctx, backend)}/{name}"
         else:
@@ -612,13 +606,12 @@ class GoogleProvider(JobProvider):
             if video.get("encodedVideo"):
                 media.append(GeneratedMedia(data=decode_output_base64(video["encodedVideo"], provider="Google"), content_type=content_type))
             elif video.get("uri"):
-                # The pipeline downloads URLs without our headers and the file needs the key,
-                # which must never travel in a URL: download here and hand over bytes.
+                # The file needs the key, which must never travel in a URL: the URL goes out
+                # with the header to fetch it by (the pipeline streams it, the SDK downloads it).
                 uri = str(video["uri"])
                 trusted = may_send_key(uri, _root(ctx, BackendInfo("gemini")))
-                headers = {"x-goog-api-key": ctx.api_key} if trusted and ctx.api_key else None
-                data, served_type = download(ctx, uri, headers=headers)
-                media.append(GeneratedMedia(data=data, content_type=_video_type(served_type, content_type)))
+                headers = UrlHeaders({"x-goog-api-key": ctx.api_key}) if trusted and ctx.api_key else None
+                media.append(GeneratedMedia(url=uri, content_type=content_type, headers=headers))
         return media
 
     # -- Imagen ----------------------------------------------------------------------------------------
@@ -661,17 +654,6 @@ class GoogleProvider(JobProvider):
         return ProviderOutput(media=media, raw_response=shrink_raw(result), request_id=request_id,
                               aspect_ratio=request.aspect_ratio)
 
-    # -- finished operations, kept between poll and fetch --------------------------------------------------
-
-    def _remember(self, name: str, operation: dict[str, Any]) -> None:
-        with self._finished_lock:
-            self._finished[name] = operation
-            while len(self._finished) > _FINISHED_CACHE_SIZE:
-                self._finished.popitem(last=False)
-
-    def _take_remembered(self, name: str) -> dict[str, Any] | None:
-        with self._finished_lock:
-            return self._finished.pop(name, None)
 
 
 # -- google-auth (lazily imported) ---------------------------------------------------------------------------
@@ -715,6 +697,11 @@ def _refresh_credentials(ctx: ProviderContext, credentials: Any) -> None:
 
 
 # -- request checks ---------------------------------------------------------------------------------------------
+
+
+def _raise_problems(problems: list[str]) -> None:
+    if problems:
+        raise UnsupportedRequestError("; ".join(problems))
 
 
 def _roles(images: list[Any]) -> dict[str, list[Any]]:
@@ -975,11 +962,6 @@ def _image_mime(output_format: str) -> str:
 
 
 # -- responses ----------------------------------------------------------------------------------------------------------
-
-
-def _video_type(served: str | None, declared: str) -> str:
-    served_type = (served or "").split(";")[0].strip()
-    return served_type if served_type.startswith("video/") else declared
 
 
 def _vertex_videos(response: dict[str, Any]) -> list[GeneratedMedia]:

@@ -86,10 +86,10 @@ from typing import Any
 
 import requests
 
-from schemas import AudioOutputFormat, JobHandle, Modality, STSRequest, TTSRequest
+from schemas import AudioGenerationConfig, AudioOutputFormat, STSRequest, TTSRequest
 from schemas.audio import default_output_format
 
-from providers.core.contract import AnyConfig, AnyRequest, GeneratedMedia, ProviderContext, ProviderOutput
+from providers.core.contract import AnyConfig, GeneratedMedia, ProviderContext, ProviderOutput
 from providers.core.base import JobProvider
 from providers.core.capabilities import Lifecycle, ModelCapabilities
 from providers.check import KeyCheck
@@ -156,9 +156,18 @@ class HumeProvider(JobProvider):
 
     # -- what a request may ask -------------------------------------------------------
 
-    def check_request(self, modality: Modality, request: AnyRequest, config: AnyConfig) -> None:
-        super().check_request(modality, request, config)
-        fmt: AudioOutputFormat = request.output_format  # type: ignore[union-attr]
+    def check_tts(self, config: AudioGenerationConfig, request: TTSRequest) -> None:
+        self.check_sts(config, request)
+        if octave_version(config) == "2" and not request.voice_id:
+            raise UnsupportedRequestError(
+                f"hume {config.model} (Octave version 2) needs a voice: set voice_id (Hume rejects version 2 "
+                "without one); use model 'octave' to design a voice from a description",
+                provider=self.name,
+                model=config.model,
+            )
+
+    def check_sts(self, config: AudioGenerationConfig, request: TTSRequest | STSRequest) -> None:
+        fmt: AudioOutputFormat = request.output_format
         if fmt.format not in FORMATS:
             raise UnsupportedRequestError(
                 f"output_format.format={fmt.format!r} not supported by hume (allowed: {', '.join(FORMATS)})",
@@ -181,26 +190,14 @@ class HumeProvider(JobProvider):
                 f"provider_config.voice_provider={voice_provider!r} must be one of {', '.join(VOICE_PROVIDERS)}",
                 provider=self.name,
             )
-        if isinstance(request, TTSRequest) and octave_version(config) == "2" and not request.voice_id:
-            raise UnsupportedRequestError(
-                f"hume {config.model} (Octave version 2) needs a voice: set voice_id (Hume rejects version 2 "
-                "without one); use model 'octave' to design a voice from a description",
-                provider=self.name,
-                model=config.model,
-            )
 
     # -- the job protocol ---------------------------------------------------------------
 
-    def submit(self, ctx: ProviderContext, request: AnyRequest) -> JobHandle | ProviderOutput:
-        headers = {"X-Hume-Api-Key": ctx.require_api_key()}
-        if isinstance(request, TTSRequest):
-            response = send(ctx, "POST", "/v0/tts", headers=headers, json_body=tts_body(request, ctx.config))
-            return tts_output(ctx, response, request)
-        if isinstance(request, STSRequest):
-            return self._convert_voice(ctx, request, headers)
-        raise UnsupportedRequestError(f"hume does not do {ctx.modality}", provider=self.name, model=ctx.model)
+    def submit_tts(self, ctx: ProviderContext, request: TTSRequest) -> ProviderOutput:
+        response = send(ctx, "POST", "/v0/tts", headers=self._headers(ctx), json_body=tts_body(request, ctx.config))
+        return tts_output(ctx, response, request)
 
-    def _convert_voice(self, ctx: ProviderContext, request: STSRequest, headers: dict[str, str]) -> ProviderOutput:
+    def submit_sts(self, ctx: ProviderContext, request: STSRequest) -> ProviderOutput:
         audio, content_type = input_audio(ctx, request)
         fmt = request.output_format.format
         form = {
@@ -214,7 +211,7 @@ class HumeProvider(JobProvider):
             ctx,
             "POST",
             "/v0/tts/voice_conversion/file",
-            headers=headers,
+            headers=self._headers(ctx),
             data=form,
             files={"audio": (filename, audio, content_type)},
         )
@@ -230,6 +227,9 @@ class HumeProvider(JobProvider):
             request_id=request_id_from(response),
             duration=pcm_duration(data) if fmt == "pcm" else None,
         )
+
+    def _headers(self, ctx: ProviderContext) -> dict[str, str]:
+        return {"X-Hume-Api-Key": ctx.require_api_key()}
 
     def translate_error(self, ctx: ProviderContext, response: requests.Response, body: Any) -> MediagenError | None:
         # Hume documents no moderation error; a rejection that says it is one is treated as one.

@@ -108,9 +108,10 @@ from urllib.parse import quote
 
 import requests
 
-from schemas import ImageGenerationRequest, JobHandle, VideoGenerationRequest
+from schemas import ImageGenerationConfig, ImageGenerationRequest, JobHandle, VideoGenerationConfig, VideoGenerationRequest
+from schemas.media import UrlHeaders
 
-from providers.core.contract import AnyConfig, AnyRequest, GeneratedMedia, JobStatus, ProviderContext, ProviderOutput
+from providers.core.contract import GeneratedMedia, JobStatus, ProviderContext, ProviderOutput
 from providers.core.base import JobProvider
 from providers.core.capabilities import Lifecycle, ModelCapabilities
 from providers.check import KeyCheck
@@ -126,7 +127,6 @@ from providers.core.http import (
     config_headers,
     decode_output_base64,
     default_http_error,
-    download,
     error_text,
     json_object,
     media_bytes,
@@ -414,21 +414,13 @@ class OpenAIProvider(JobProvider):
 
     # -- what the model accepts ---------------------------------------------------
 
-    def check_request(self, modality: Any, request: AnyRequest, config: AnyConfig) -> None:
-        super().check_request(modality, request, config)
-        if modality == "video":
-            _check_video_request(request)  # type: ignore[arg-type]
-        elif modality == "image":
-            _check_image_request(config.model, request)  # type: ignore[arg-type]
+    def check_video(self, config: VideoGenerationConfig, request: VideoGenerationRequest) -> None:
+        _check_video_request(request)
+
+    def check_image(self, config: ImageGenerationConfig, request: ImageGenerationRequest) -> None:
+        _check_image_request(config.model, request)
 
     # -- the job protocol -----------------------------------------------------------
-
-    def submit(self, ctx: ProviderContext, request: AnyRequest) -> JobHandle | ProviderOutput:
-        if ctx.modality == "video":
-            return self._submit_video(ctx, request)  # type: ignore[arg-type]
-        if ctx.modality == "image":
-            return self._generate_image(ctx, request)  # type: ignore[arg-type]
-        raise UnsupportedRequestError(f"{self.name} does not do {ctx.modality}", provider=self.name, model=ctx.model)
 
     def poll(self, ctx: ProviderContext, job: JobHandle) -> JobStatus:
         response = send(ctx, "GET", job.poll_url or self.video_url(ctx, job.job_id), headers=self.video_headers(ctx))
@@ -437,7 +429,7 @@ class OpenAIProvider(JobProvider):
         progress = _progress(body.get("progress"))
         poll_after = _poll_after(response)
         if status == "completed":
-            return JobStatus("completed", 100, body, poll_after=poll_after)
+            return JobStatus("completed", 100, body, poll_after=poll_after, result=body)
         if status in ("failed", "cancelled", "canceled", "expired"):
             return JobStatus("failed", progress, body, failure=self.video_failure(ctx, job, body))
         state = "queued" if status == "queued" else "processing"
@@ -445,12 +437,16 @@ class OpenAIProvider(JobProvider):
 
     def fetch(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
         headers = self.video_headers(ctx)
-        video = json_object(ctx, send(ctx, "GET", job.poll_url or self.video_url(ctx, job.job_id), headers=headers))
+        video = ctx.finished_answer() or json_object(
+            ctx, send(ctx, "GET", job.poll_url or self.video_url(ctx, job.job_id), headers=headers))
+        # The content needs the key: the URL goes out with the headers to fetch it by (the
+        # pipeline streams it to storage, the SDK functions download it).
         content_url = job.result_url or self.video_url(ctx, job.job_id, "content")
-        data, content_type = download(ctx, content_url, headers={**headers, "Accept": "application/binary"})
+        content = GeneratedMedia(url=content_url, content_type="video/mp4",
+                                 headers=UrlHeaders({**headers, "Accept": "application/binary"}))
         seconds = video.get("seconds") or job.data.get("seconds")
         return ProviderOutput(
-            media=[GeneratedMedia(data=data, content_type=_video_type(content_type))],
+            media=[content],
             raw_response=video,
             request_id=job.job_id,
             duration=_float_or_none(seconds),
@@ -500,7 +496,7 @@ class OpenAIProvider(JobProvider):
 
     # -- video ---------------------------------------------------------------------
 
-    def _submit_video(self, ctx: ProviderContext, request: VideoGenerationRequest) -> JobHandle:
+    def submit_video(self, ctx: ProviderContext, request: VideoGenerationRequest) -> JobHandle:
         source = remix_source(request)
         if source is not None:
             # POST /videos/{id}/remix takes a JSON body with only the new prompt (SDK videos.remix).
@@ -552,7 +548,7 @@ class OpenAIProvider(JobProvider):
 
     # -- images ----------------------------------------------------------------------
 
-    def _generate_image(self, ctx: ProviderContext, request: ImageGenerationRequest) -> ProviderOutput:
+    def submit_image(self, ctx: ProviderContext, request: ImageGenerationRequest) -> ProviderOutput:
         family = image_family(ctx.model)
         fields = image_fields(request, family, self.wire_model(ctx))
         headers = self.auth_headers(ctx)
@@ -765,11 +761,6 @@ def _float_or_none(value: Any) -> float | None:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
-
-
-def _video_type(content_type: str | None) -> str:
-    kind = (content_type or "").split(";")[0].strip().lower()
-    return kind if kind.startswith("video/") else "video/mp4"
 
 
 def _extension(content_type: str) -> str:

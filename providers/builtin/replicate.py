@@ -100,7 +100,11 @@ from typing import Any, Iterator, Mapping
 
 import requests
 
-from schemas import JobHandle, TTSRequest, VideoGenerationRequest
+from schemas import (
+    AudioGenerationConfig, ImageGenerationConfig, ImageGenerationRequest, JobHandle, TTSRequest, VideoGenerationConfig,
+    VideoGenerationRequest,
+)
+from schemas.modalities import modality_spec
 
 from providers.core.contract import AnyConfig, AnyRequest, GeneratedMedia, JobStatus, ProviderContext, ProviderOutput
 from providers.core.base import JobProvider
@@ -120,7 +124,8 @@ from providers.core.pricing import Reported, price_sheet
 
 MAX_WAIT_SECONDS = 60
 WAIT_HEADROOM_SECONDS = 5
-DEFAULT_WAIT = {"image": MAX_WAIT_SECONDS, "tts": MAX_WAIT_SECONDS, "video": 0, "sts": 0}
+WAITS_INLINE = frozenset({"image", "tts"})
+"""Modalities whose predictions usually finish within ``Prefer: wait`` (the others are polled)."""
 
 STATES = {
     "starting": "queued",
@@ -137,7 +142,6 @@ THROTTLE_PATTERN = re.compile(r"resets in\s*~?\s*(\d+(?:\.\d+)?)\s*s", re.IGNORE
 PROGRESS_PATTERN = re.compile(r"(\d{1,3})%\|")
 VERSION_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-MEDIA_KIND = {"video": "video/", "image": "image/", "tts": "audio/", "sts": "audio/"}
 MINIMAX_SPEECH_RATES = (8000, 16000, 22050, 24000, 32000, 44100)
 MINIMAX_SPEECH_BITRATES_KBPS = (32, 64, 128, 256)
 
@@ -411,30 +415,44 @@ class ReplicateProvider(JobProvider):
     # -- what a config can serve -----------------------------------------------------------
 
     def check_request(self, modality: Any, request: AnyRequest, config: AnyConfig) -> None:
-        super().check_request(modality, request, config)
         create_target(config.model, config.provider_config)
-        names = field_mapping(config.model)
-        if modality == "video" and request.number_of_videos > 1:
+        super().check_request(modality, request, config)
+
+    def check_video(self, config: VideoGenerationConfig, request: VideoGenerationRequest) -> None:
+        if request.number_of_videos > 1:
             raise UnsupportedRequestError(
                 f"number_of_videos={request.number_of_videos}: a Replicate prediction makes one video"
             )
-        if modality in ("video", "image"):
-            _image_fields(names, request.image_list)
-        if modality == "image" and request.mask_image is not None:
-            raise UnsupportedRequestError("mask_image is not supported on Replicate (pass the model's own fields in extra_params)")
-        if modality == "tts" and model_family(config.model, FAMILIES) == "minimax/speech-*":
-            _check_minimax_speech(request)
-        if model_family(config.model, MODELS) == "minimax/hailuo-02*" and modality == "video":
-            if request.resolution == "1080p" and (request.duration_seconds or 6) != 6:
-                raise UnsupportedRequestError("resolution='1080p' is only available with duration_seconds=6")
-        if model_family(config.model, MODELS) == "google/veo-3.1*" and modality == "video":
+        _image_fields(field_mapping(config.model), request.image_list)
+        family = model_family(config.model, MODELS)
+        if family == "minimax/hailuo-02*" and request.resolution == "1080p" and (request.duration_seconds or 6) != 6:
+            raise UnsupportedRequestError("resolution='1080p' is only available with duration_seconds=6")
+        if family == "google/veo-3.1*":
             _check_veo31_images(request)
+
+    def check_image(self, config: ImageGenerationConfig, request: ImageGenerationRequest) -> None:
+        _image_fields(field_mapping(config.model), request.image_list)
+        if request.mask_image is not None:
+            raise UnsupportedRequestError("mask_image is not supported on Replicate (pass the model's own fields in extra_params)")
+
+    def check_tts(self, config: AudioGenerationConfig, request: TTSRequest) -> None:
+        if model_family(config.model, FAMILIES) == "minimax/speech-*":
+            _check_minimax_speech(request)
 
     # -- the job protocol ----------------------------------------------------------------
 
-    def submit(self, ctx: ProviderContext, request: AnyRequest) -> JobHandle | ProviderOutput:
+    def submit_video(self, ctx: ProviderContext, request: VideoGenerationRequest) -> JobHandle | ProviderOutput:
+        return self._create(ctx, self.build_input(ctx, request, request.image_list))
+
+    def submit_image(self, ctx: ProviderContext, request: ImageGenerationRequest) -> JobHandle | ProviderOutput:
+        return self._create(ctx, self.build_input(ctx, request, request.image_list))
+
+    def submit_tts(self, ctx: ProviderContext, request: TTSRequest) -> JobHandle | ProviderOutput:
+        return self._create(ctx, self.build_input(ctx, request))
+
+    def _create(self, ctx: ProviderContext, model_input: dict[str, Any]) -> JobHandle | ProviderOutput:
         target = create_target(ctx.model, ctx.config.provider_config)
-        body = {**target.body, "input": self.build_input(ctx, request)}
+        body = {**target.body, "input": model_input}
         response = send(ctx, "POST", target.path, headers=self._create_headers(ctx), json_body=body)
         prediction = _prediction(response)
         status = prediction.get("status")
@@ -457,7 +475,8 @@ class ReplicateProvider(JobProvider):
         return job_status(ctx, prediction)
 
     def fetch(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
-        prediction = self._get(ctx, job.job_id)
+        # The poll that saw "succeeded" holds the prediction; a re-attached job asks again.
+        prediction = ctx.finished_answer() or self._get(ctx, job.job_id)
         if prediction.get("status") != "succeeded":
             raise prediction_failure(ctx, prediction)
         return self._output(ctx, prediction)
@@ -484,14 +503,13 @@ class ReplicateProvider(JobProvider):
 
     # -- request building ------------------------------------------------------------------
 
-    def build_input(self, ctx: ProviderContext, request: AnyRequest) -> dict[str, Any]:
-        """The prediction ``input`` for ``request``: family mapping, then ``extra_params`` on top."""
-        if ctx.modality not in ("video", "image", "tts"):
-            raise UnsupportedRequestError(f"replicate does not do {ctx.modality}")
+    def build_input(self, ctx: ProviderContext, request: AnyRequest, images: list[Any] | None = None) -> dict[str, Any]:
+        """The prediction ``input`` for ``request``: family mapping, the input ``images``,
+        then ``extra_params`` on top."""
         names = field_mapping(ctx.model)
         fields = names.payload(request, ctx.modality)
-        if ctx.modality in ("video", "image"):
-            fields.update(_images_input(ctx, names, request.image_list))  # type: ignore[union-attr]
+        if images is not None:
+            fields.update(_images_input(ctx, names, images))
         fields.update(request.extra_params)
         return fields
 
@@ -524,7 +542,7 @@ class ReplicateProvider(JobProvider):
 
 def prefer_wait_seconds(ctx: ProviderContext) -> int:
     """Seconds for ``Prefer: wait`` (0 = do not wait), within the API's 60 s and our deadline."""
-    setting = ctx.config.provider_config.get("wait", DEFAULT_WAIT.get(ctx.modality, 0))
+    setting = ctx.config.provider_config.get("wait", MAX_WAIT_SECONDS if ctx.modality in WAITS_INLINE else 0)
     if setting is True:
         seconds = MAX_WAIT_SECONDS
     elif not setting:
@@ -599,7 +617,7 @@ def job_status(ctx: ProviderContext, prediction: dict[str, Any]) -> JobStatus:
     if state == "failed":
         return JobStatus("failed", raw=raw, failure=prediction_failure(ctx, prediction))
     if state == "completed":
-        return JobStatus("completed", 100, raw)
+        return JobStatus("completed", 100, raw, result=prediction)
     return JobStatus(state, 0 if state == "queued" else log_progress(prediction.get("logs")), raw)  # type: ignore[arg-type]
 
 
@@ -653,7 +671,7 @@ def output_media(output: Any, modality: str) -> list[GeneratedMedia]:
     of unknown kind come next; all are returned when none matches.
     """
     media = [_media(value) for value in _media_strings(output)]
-    wanted = MEDIA_KIND.get(modality, "")
+    wanted = f"{modality_spec(modality).media_kind}/"
     matching = [m for m in media if (m.content_type or "").startswith(wanted)]
     unknown = [m for m in media if m.content_type is None]
     return matching or unknown or media

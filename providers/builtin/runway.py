@@ -74,10 +74,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Mapping
 from urllib.parse import quote
 
-from schemas import ImageGenerationRequest, JobHandle, MediaType, VideoGenerationRequest
+from schemas import (
+    ImageGenerationConfig, ImageGenerationRequest, JobHandle, MediaType, VideoGenerationConfig, VideoGenerationRequest,
+)
 
-from providers.core.contract import AnyConfig, AnyRequest, GeneratedMedia, JobStatus, ProviderContext, ProviderOutput
+from providers.core.contract import GeneratedMedia, JobStatus, ProviderContext, ProviderOutput
 from providers.core.base import JobProvider
+from schemas.modalities import modality_spec
 from providers.core.capabilities import Lifecycle, ModelCapabilities
 from providers.check import KeyCheck
 from providers.errors import (
@@ -343,25 +346,25 @@ class RunwayProvider(JobProvider):
 
     # -- what a model accepts ---------------------------------------------------------
 
-    def check_request(self, modality: Any, request: AnyRequest, config: AnyConfig) -> None:
-        super().check_request(modality, request, config)
-        if modality == "video":
-            plan_video(model_spec(config.model, modality), config.model, request)  # type: ignore[arg-type]
-        elif modality == "image":
-            plan_image(model_spec(config.model, modality), config.model, request)  # type: ignore[arg-type]
+    def check_video(self, config: VideoGenerationConfig, request: VideoGenerationRequest) -> None:
+        plan_video(model_spec(config.model, "video"), config.model, request)
+
+    def check_image(self, config: ImageGenerationConfig, request: ImageGenerationRequest) -> None:
+        plan_image(model_spec(config.model, "image"), config.model, request)
 
     # -- the job protocol -----------------------------------------------------------------
 
-    def submit(self, ctx: ProviderContext, request: AnyRequest) -> JobHandle:
-        spec = model_spec(ctx.model, ctx.modality)
-        if ctx.modality == "video":
-            plan = plan_video(spec, ctx.model, request)  # type: ignore[arg-type]
-            body = video_body(ctx, spec, plan, request)  # type: ignore[arg-type]
-        elif ctx.modality == "image":
-            plan = plan_image(spec, ctx.model, request)  # type: ignore[arg-type]
-            body = image_body(ctx, spec, plan, request)  # type: ignore[arg-type]
-        else:
-            raise UnsupportedRequestError(f"runway does not do {ctx.modality}")
+    def submit_video(self, ctx: ProviderContext, request: VideoGenerationRequest) -> JobHandle:
+        spec = model_spec(ctx.model, "video")
+        plan = plan_video(spec, ctx.model, request)
+        return self._create_task(ctx, plan, video_body(ctx, spec, plan, request))
+
+    def submit_image(self, ctx: ProviderContext, request: ImageGenerationRequest) -> JobHandle:
+        spec = model_spec(ctx.model, "image")
+        plan = plan_image(spec, ctx.model, request)
+        return self._create_task(ctx, plan, image_body(ctx, spec, plan, request))
+
+    def _create_task(self, ctx: ProviderContext, plan: Plan, body: dict[str, Any]) -> JobHandle:
         response = send(ctx, "POST", f"/v1/{plan.endpoint}", headers=self.headers(ctx), json_body=body)
         task_id = _task_id(ctx, response_body(response))
         task_url = url_for(ctx, f"/v1/tasks/{quote(task_id, safe='')}")
@@ -653,7 +656,8 @@ def _content_type(url: str, modality: str) -> str | None:
     known = content_type_from_url(url)
     if known and known.split("/")[0] in ("video", "image"):
         return known
-    return "video/mp4" if modality == "video" else None
+    spec = modality_spec(modality)  # an image URL without a known extension is probed downstream
+    return spec.default_content_type if spec.media_kind == "video" else None
 
 
 def _resolution_of(ratio: Any) -> str | None:

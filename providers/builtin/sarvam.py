@@ -87,7 +87,7 @@ from typing import Any
 
 import requests
 
-from schemas import AudioOutputFormat, JobHandle, Modality, TTSRequest
+from schemas import AudioOutputFormat, Modality, TTSRequest
 from schemas.audio import default_output_format
 
 from providers.core.contract import AnyConfig, AnyRequest, GeneratedMedia, ProviderContext, ProviderOutput
@@ -199,9 +199,9 @@ class SarvamProvider(JobProvider):
     # -- what a request may ask -------------------------------------------------------
 
     def check_request(self, modality: Modality, request: AnyRequest, config: AnyConfig) -> None:
-        # Our own TTS checks run first so a missing language code gets the message that
-        # lists the allowed codes rather than the generic one.
-        if modality == "tts" and isinstance(request, TTSRequest):
+        # Our own TTS checks run before the capability table's, so a missing language code
+        # gets the message that lists the allowed codes rather than the generic one.
+        if isinstance(request, TTSRequest):
             problems = tts_problems(request, config)
             if problems:
                 raise UnsupportedRequestError("; ".join(problems), provider=self.name, model=config.model)
@@ -209,9 +209,7 @@ class SarvamProvider(JobProvider):
 
     # -- the job protocol ---------------------------------------------------------------
 
-    def submit(self, ctx: ProviderContext, request: AnyRequest) -> JobHandle | ProviderOutput:
-        if not isinstance(request, TTSRequest):
-            raise UnsupportedRequestError(f"sarvam does not do {ctx.modality}", provider=self.name, model=ctx.model)
+    def submit_tts(self, ctx: ProviderContext, request: TTSRequest) -> ProviderOutput:
         body = tts_body(request, ctx.config)
         headers = {"api-subscription-key": ctx.require_api_key()}
         response = send(ctx, "POST", "/text-to-speech", headers=headers, json_body=body)

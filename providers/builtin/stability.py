@@ -69,7 +69,7 @@ from typing import Any
 
 import requests
 
-from schemas import ImageGenerationRequest
+from schemas import ImageGenerationConfig, ImageGenerationRequest
 
 from providers.core.contract import AnyConfig, AnyRequest, GeneratedMedia, ProviderContext, ProviderOutput
 from providers.core.base import JobProvider
@@ -201,19 +201,23 @@ class StabilityProvider(JobProvider):
         return MODELS[ENDPOINT_CAPABILITIES[endpoint.name]]
 
     def check_request(self, modality: Any, request: AnyRequest, config: AnyConfig) -> None:
-        endpoint = endpoint_for(config.model)
-        if endpoint is None:
+        # The model id is judged first: an unknown one gets the list of Stability's models.
+        if endpoint_for(config.model) is None:
             raise UnsupportedRequestError(
                 f"model={config.model!r} is not a Stability image model "
                 f"(use one of {', '.join(MODELS)})"
             )
         super().check_request(modality, request, config)
-        _check_image_request(endpoint, request, config)  # type: ignore[arg-type]
 
-    def submit(self, ctx: ProviderContext, request: AnyRequest) -> ProviderOutput:
+    def check_image(self, config: ImageGenerationConfig, request: ImageGenerationRequest) -> None:
+        endpoint = endpoint_for(config.model)
+        if endpoint is not None:
+            _check_image_request(endpoint, request, config)
+
+    def submit_image(self, ctx: ProviderContext, request: ImageGenerationRequest) -> ProviderOutput:
         endpoint = endpoint_for(ctx.model)
-        if endpoint is None or not isinstance(request, ImageGenerationRequest):
-            raise UnsupportedRequestError(f"stability cannot serve {ctx.modality} with model {ctx.model!r}")
+        if endpoint is None:
+            raise UnsupportedRequestError(f"stability cannot serve model {ctx.model!r}")
         fields, files = form_parts(ctx, endpoint, request)
         response = send(
             ctx,

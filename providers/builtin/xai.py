@@ -70,9 +70,9 @@ from datetime import date
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from schemas import ImageGenerationRequest, JobHandle, VideoGenerationRequest
+from schemas import ImageGenerationConfig, ImageGenerationRequest, JobHandle, VideoGenerationConfig, VideoGenerationRequest
 
-from providers.core.contract import AnyConfig, AnyRequest, GeneratedMedia, JobStatus, ProviderContext, ProviderOutput
+from providers.core.contract import GeneratedMedia, JobStatus, ProviderContext, ProviderOutput
 from providers.core.base import JobProvider
 from providers.core.capabilities import Lifecycle, ModelCapabilities
 from providers.check import KeyCheck
@@ -171,23 +171,17 @@ class XAIProvider(JobProvider):
 
     # -- what a model accepts ---------------------------------------------------------
 
-    def check_request(self, modality: Any, request: AnyRequest, config: AnyConfig) -> None:
-        super().check_request(modality, request, config)
-        if modality == "image":
-            check_image_request(request, config.model)  # type: ignore[arg-type]
-        elif modality == "video":
-            check_video_request(request)  # type: ignore[arg-type]
+    def check_image(self, config: ImageGenerationConfig, request: ImageGenerationRequest) -> None:
+        check_image_request(request, config.model)
+
+    def check_video(self, config: VideoGenerationConfig, request: VideoGenerationRequest) -> None:
+        check_video_request(request)
 
     # -- the job protocol -----------------------------------------------------------------
 
-    def submit(self, ctx: ProviderContext, request: AnyRequest) -> JobHandle | ProviderOutput:
-        if ctx.modality == "image":
-            return self._generate_images(ctx, request)  # type: ignore[arg-type]
-        if ctx.modality != "video":
-            raise UnsupportedRequestError(f"xai does not do {ctx.modality}")
-        video_request: VideoGenerationRequest = request  # type: ignore[assignment]
-        check_video_request(video_request)
-        path, body = video_call(ctx, video_request)
+    def submit_video(self, ctx: ProviderContext, request: VideoGenerationRequest) -> JobHandle:
+        check_video_request(request)
+        path, body = video_call(ctx, request)
         response = send(ctx, "POST", path, headers=self.headers(ctx), json_body=body)
         answer = response_body(response)
         request_id = answer.get("request_id") if isinstance(answer, dict) else None
@@ -208,7 +202,7 @@ class XAIProvider(JobProvider):
         status = str(answer.get("status") or "pending").lower()
         if status == "done":
             blocked = _moderation_block(ctx, answer)
-            return JobStatus("failed", 100, answer, failure=blocked) if blocked else JobStatus("completed", 100, answer)
+            return JobStatus("failed", 100, answer, failure=blocked) if blocked else JobStatus("completed", 100, answer, result=answer)
         if status in ("failed", "expired", "error", "cancelled"):
             return JobStatus("failed", None, answer, failure=video_failure(ctx, answer))
         progress = _percent(answer.get("progress"))
@@ -216,7 +210,7 @@ class XAIProvider(JobProvider):
         return JobStatus("processing" if started else "queued", progress, answer)
 
     def fetch(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
-        answer = self._video_status(ctx, job)
+        answer = ctx.finished_answer() or self._video_status(ctx, job)
         if str(answer.get("status") or "").lower() != "done":
             raise video_failure(ctx, answer)
         blocked = _moderation_block(ctx, answer)
@@ -263,7 +257,7 @@ class XAIProvider(JobProvider):
             raise GenerationFailedError(f"xai video {job.job_id}: unexpected answer {answer!r:.200}", retryable=True)
         return answer
 
-    def _generate_images(self, ctx: ProviderContext, request: ImageGenerationRequest) -> ProviderOutput:
+    def submit_image(self, ctx: ProviderContext, request: ImageGenerationRequest) -> ProviderOutput:
         check_image_request(request, ctx.model)
         response = send(ctx, "POST", "/images/generations", headers=self.headers(ctx), json_body=image_body(ctx, request))
         answer = response_body(response)

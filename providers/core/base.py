@@ -15,15 +15,29 @@ from typing import Any, ClassVar
 import requests
 
 from schemas import (
+    AudioGenerationConfig,
+    ImageGenerationConfig,
+    ImageGenerationRequest,
     JobHandle,
     Modality,
+    ImageGenerationResponse,
+    STSRequest,
+    STSResponse,
+    TTSRequest,
+    TTSResponse,
+    VideoGenerationConfig,
+    VideoGenerationRequest,
+    VideoGenerationResponse,
 )
+from schemas.modalities import modality_spec
 
 from schemas.base import normalise_api_key
 
 from providers.core.capabilities import ModelCapabilities, check_request, family_lookup
 from providers.errors import MediagenError
-from providers.core.contract import AnyConfig, AnyRequest, Deadline, JobStatus, ProviderContext, ProviderOutput
+from providers.core.contract import (
+    AnyConfig, AnyRequest, Deadline, JobStatus, ProgressCallback, ProviderContext, ProviderOutput,
+)
 from providers.core.driver import run_single, run_single_async
 
 
@@ -31,13 +45,23 @@ class JobProvider:
     """Base class of the built-in providers: the job protocol plus shared plumbing.
 
     A subclass sets ``name``, ``default_base_url``, ``api_key_env`` and ``modalities``,
-    describes its models in ``capabilities`` and implements:
+    describes its models in ``capabilities`` and implements, for each modality it serves,
+    a typed hook (the table ``schemas.modalities.MODALITIES`` names them):
 
-    - ``submit(ctx, request)`` -> a :class:`JobHandle` to poll, or a :class:`ProviderOutput`
-      straight away for synchronous APIs;
+    - ``submit_video(ctx, request: VideoGenerationRequest)`` (``submit_image``,
+      ``submit_tts``, ``submit_sts``) -> a :class:`JobHandle` to poll, or a
+      :class:`ProviderOutput` straight away for synchronous APIs;
+    - optionally ``check_video(config, request)`` (...): model rules ``ModelCapabilities``
+      cannot express, raising ``UnsupportedRequestError``;
+
+    and, for asynchronous jobs:
+
     - ``poll(ctx, job)`` -> :class:`JobStatus`;
-    - ``fetch(ctx, job)`` -> :class:`ProviderOutput`;
+    - ``fetch(ctx, job)`` -> :class:`ProviderOutput` (or per modality ``fetch_video(ctx, job)``
+      ...); ``ctx.last_poll`` holds the poll that said ``completed``;
     - optionally ``translate_error(ctx, response, body)`` for provider-specific error shapes.
+
+    The generic ``submit``, ``check_request`` and ``fetch`` dispatch to the typed hooks.
 
     It owns one pooled ``requests.Session`` for its lifetime (one per worker process).
     """
@@ -68,19 +92,59 @@ class JobProvider:
         return caps if caps is not None else ModelCapabilities(modalities=self.modalities)
 
     def check_request(self, modality: Modality, request: AnyRequest, config: AnyConfig) -> None:
-        """Raise ``UnsupportedRequestError`` when this config cannot serve the request."""
+        """Raise ``UnsupportedRequestError`` when this config cannot serve the request: the
+        capability table first, then the modality's typed check hook."""
         check_request(self.capabilities(config.model), modality, request, provider=self.name, model=config.model)
+        getattr(self, modality_spec(modality).check_hook)(config, request)
+
+    def check_video(self, config: VideoGenerationConfig, request: VideoGenerationRequest) -> None:
+        """Model rules for a video request beyond ``ModelCapabilities`` (default: none)."""
+
+    def check_image(self, config: ImageGenerationConfig, request: ImageGenerationRequest) -> None:
+        """Model rules for an image request beyond ``ModelCapabilities`` (default: none)."""
+
+    def check_tts(self, config: AudioGenerationConfig, request: TTSRequest) -> None:
+        """Model rules for a text-to-speech request beyond ``ModelCapabilities`` (default: none)."""
+
+    def check_sts(self, config: AudioGenerationConfig, request: STSRequest) -> None:
+        """Model rules for a speech-to-speech request beyond ``ModelCapabilities`` (default: none)."""
 
     # -- the job protocol ---------------------------------------------------------
 
     def submit(self, ctx: ProviderContext, request: AnyRequest) -> JobHandle | ProviderOutput:
-        raise NotImplementedError(f"{self.name} does not implement submit")
+        """Start ``request``: the typed hook of ``ctx.modality`` (``submit_video`` ...)."""
+        return getattr(self, modality_spec(ctx.modality).submit_hook)(ctx, request)
+
+    def submit_video(self, ctx: ProviderContext, request: VideoGenerationRequest) -> JobHandle | ProviderOutput:
+        raise NotImplementedError(f"{self.name} does not implement submit_video")
+
+    def submit_image(self, ctx: ProviderContext, request: ImageGenerationRequest) -> JobHandle | ProviderOutput:
+        raise NotImplementedError(f"{self.name} does not implement submit_image")
+
+    def submit_tts(self, ctx: ProviderContext, request: TTSRequest) -> JobHandle | ProviderOutput:
+        raise NotImplementedError(f"{self.name} does not implement submit_tts")
+
+    def submit_sts(self, ctx: ProviderContext, request: STSRequest) -> JobHandle | ProviderOutput:
+        raise NotImplementedError(f"{self.name} does not implement submit_sts")
 
     def poll(self, ctx: ProviderContext, job: JobHandle) -> JobStatus:
         raise NotImplementedError(f"{self.name} has no asynchronous jobs")
 
     def fetch(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
-        raise NotImplementedError(f"{self.name} has no asynchronous jobs")
+        """The finished job's output: the typed hook of ``job.modality`` (``fetch_video`` ...)."""
+        return getattr(self, modality_spec(job.modality).fetch_hook)(ctx, job)
+
+    def fetch_video(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
+        raise NotImplementedError(f"{self.name} has no asynchronous video jobs")
+
+    def fetch_image(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
+        raise NotImplementedError(f"{self.name} has no asynchronous image jobs")
+
+    def fetch_tts(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
+        raise NotImplementedError(f"{self.name} has no asynchronous speech jobs")
+
+    def fetch_sts(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
+        raise NotImplementedError(f"{self.name} has no asynchronous speech jobs")
 
     def cancel(self, ctx: ProviderContext, job: JobHandle) -> bool:
         """Ask the provider to stop ``job``; True when it accepted. Providers without a
@@ -143,28 +207,44 @@ class JobProvider:
 
     # -- ProviderHandler, through the shared driver -------------------------------
 
-    def generate_video(self, config, request, on_progress=None):  # type: ignore[no-untyped-def]
+    def generate_video(
+        self, config: VideoGenerationConfig, request: VideoGenerationRequest, on_progress: ProgressCallback | None = None
+    ) -> VideoGenerationResponse:
         return run_single(self, "video", config, request, on_progress)
 
-    async def generate_video_async(self, config, request, on_progress=None):  # type: ignore[no-untyped-def]
+    async def generate_video_async(
+        self, config: VideoGenerationConfig, request: VideoGenerationRequest, on_progress: ProgressCallback | None = None
+    ) -> VideoGenerationResponse:
         return await run_single_async(self, "video", config, request, on_progress)
 
-    def generate_image(self, config, request, on_progress=None):  # type: ignore[no-untyped-def]
+    def generate_image(
+        self, config: ImageGenerationConfig, request: ImageGenerationRequest, on_progress: ProgressCallback | None = None
+    ) -> ImageGenerationResponse:
         return run_single(self, "image", config, request, on_progress)
 
-    async def generate_image_async(self, config, request, on_progress=None):  # type: ignore[no-untyped-def]
+    async def generate_image_async(
+        self, config: ImageGenerationConfig, request: ImageGenerationRequest, on_progress: ProgressCallback | None = None
+    ) -> ImageGenerationResponse:
         return await run_single_async(self, "image", config, request, on_progress)
 
-    def generate_tts(self, config, request, on_progress=None):  # type: ignore[no-untyped-def]
+    def generate_tts(
+        self, config: AudioGenerationConfig, request: TTSRequest, on_progress: ProgressCallback | None = None
+    ) -> TTSResponse:
         return run_single(self, "tts", config, request, on_progress)
 
-    async def generate_tts_async(self, config, request, on_progress=None):  # type: ignore[no-untyped-def]
+    async def generate_tts_async(
+        self, config: AudioGenerationConfig, request: TTSRequest, on_progress: ProgressCallback | None = None
+    ) -> TTSResponse:
         return await run_single_async(self, "tts", config, request, on_progress)
 
-    def generate_sts(self, config, request, on_progress=None):  # type: ignore[no-untyped-def]
+    def generate_sts(
+        self, config: AudioGenerationConfig, request: STSRequest, on_progress: ProgressCallback | None = None
+    ) -> STSResponse:
         return run_single(self, "sts", config, request, on_progress)
 
-    async def generate_sts_async(self, config, request, on_progress=None):  # type: ignore[no-untyped-def]
+    async def generate_sts_async(
+        self, config: AudioGenerationConfig, request: STSRequest, on_progress: ProgressCallback | None = None
+    ) -> STSResponse:
         return await run_single_async(self, "sts", config, request, on_progress)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas import Modality
+from schemas import ImageGenerationRequest, Modality, STSRequest, TTSRequest, VideoGenerationRequest
+from schemas.modalities import modality_spec
 
 from providers.errors import UnsupportedRequestError
 
@@ -120,35 +121,43 @@ def check_request(
     _check_lifecycle(caps.lifecycle, provider, model)
     if modality not in caps.modalities:
         raise UnsupportedRequestError(f"model does not do {modality} (it does {', '.join(sorted(caps.modalities))})")
-    problems = [p for p in _problems(caps, modality, request) if p]
+    problems = [p for p in _PROBLEMS[modality_spec(modality).media_kind](caps, request) if p]
     if problems:
         raise UnsupportedRequestError("; ".join(problems))
 
 
-def _problems(caps: ModelCapabilities, modality: Modality, request: Any) -> list[str | None]:
-    if modality == "video":
-        return [
-            _check_duration(caps, request.duration_seconds),
-            _check_choice("resolution", request.resolution, caps.resolutions),
-            _check_choice("aspect_ratio", request.aspect_ratio, caps.aspect_ratios),
-            _check_images(caps, request.image_list),
-            None if request.video is None or caps.accepts_video_input else "model takes no input video",
-            None if not request.generate_audio or caps.generates_audio is not False else "model cannot generate audio",
-            _check_max("number_of_videos", request.number_of_videos, caps.max_outputs),
-        ]
-    if modality == "image":
-        return [
-            _check_choice("aspect_ratio", request.aspect_ratio, caps.aspect_ratios),
-            _check_choice("size", request.size, caps.sizes),
-            _check_images(caps, request.image_list),
-            _check_max("n", request.n, caps.max_outputs),
-        ]
+def _video_problems(caps: ModelCapabilities, request: VideoGenerationRequest) -> list[str | None]:
+    return [
+        _check_duration(caps, request.duration_seconds),
+        _check_choice("resolution", request.resolution, caps.resolutions),
+        _check_choice("aspect_ratio", request.aspect_ratio, caps.aspect_ratios),
+        _check_images(caps, request.image_list),
+        None if request.video is None or caps.accepts_video_input else "model takes no input video",
+        None if not request.generate_audio or caps.generates_audio is not False else "model cannot generate audio",
+        _check_max("number_of_videos", request.number_of_videos, caps.max_outputs),
+    ]
+
+
+def _image_problems(caps: ModelCapabilities, request: ImageGenerationRequest) -> list[str | None]:
+    return [
+        _check_choice("aspect_ratio", request.aspect_ratio, caps.aspect_ratios),
+        _check_choice("size", request.size, caps.sizes),
+        _check_images(caps, request.image_list),
+        _check_max("n", request.n, caps.max_outputs),
+    ]
+
+
+def _audio_problems(caps: ModelCapabilities, request: TTSRequest | STSRequest) -> list[str | None]:
     return [
         _check_choice("output_format", request.output_format.format, caps.audio_formats),
         None
         if not caps.requires_language_code or getattr(request, "language_code", "x")
         else "model needs language_code (e.g. 'hi-IN')",
     ]
+
+
+_PROBLEMS: dict[str, Callable[[ModelCapabilities, Any], list[str | None]]] = {"video": _video_problems, "image": _image_problems, "audio": _audio_problems}
+"""The table's checks per media kind (``ModalitySpec.media_kind``)."""
 
 
 def _check_duration(caps: ModelCapabilities, duration: int | None) -> str | None:

@@ -29,6 +29,7 @@ from schemas import (
     VideoGenerationRequest,
     VideoGenerationResponse,
 )
+from schemas.media import UrlHeaders
 
 
 from providers.errors import MediagenError, ProviderAuthError
@@ -90,15 +91,21 @@ class JobStatus:
     failure: MediagenError | None = None
     poll_after: float | None = None
     """Seconds the provider suggests waiting before the next poll, if it says."""
+    result: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    """The provider's whole answer when it already holds the finished job's output (``raw``
+    may be a shrunk summary): ``fetch`` builds from it, via ``ctx.last_poll``, instead of
+    asking again. Never shown in progress updates."""
 
 
 @dataclass
 class GeneratedMedia:
-    """One output: a URL to download, or the bytes themselves."""
+    """One output: a URL to download, or the bytes themselves. ``headers``: what the URL
+    must be fetched with when it needs the provider's credentials (never shown or pickled)."""
 
     url: str | None = None
     data: bytes | None = None
     content_type: str | None = None
+    headers: UrlHeaders | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if (self.url is None) == (self.data is None):
@@ -163,6 +170,12 @@ class ProviderContext:
     queued_seconds: float | None = None
     """Time this attempt's submit waited behind our own limits (slots, rate tokens, the call
     pool) before it ran; None until it is measured (set by ``providers.core.driver``)."""
+    stream_media: bool = False
+    """The pipeline streams authenticated result URLs to storage itself (``GeneratedMedia.headers``);
+    otherwise (the SDK functions) the driver downloads them and the response holds bytes."""
+    last_poll: JobStatus | None = field(default=None, repr=False)
+    """The last answer ``poll`` gave for ``job`` (set by the driver before it calls ``fetch``);
+    None when nothing was polled in this process, e.g. a job re-attached from the ledger."""
 
     @property
     def model(self) -> str:
@@ -171,6 +184,12 @@ class ProviderContext:
     @property
     def base_url(self) -> str:
         return (self.config.base_url or self.provider.default_base_url).rstrip("/")
+
+    def finished_answer(self) -> dict[str, Any] | None:
+        """The whole answer of the poll that said ``completed``, when it holds the output
+        (``JobStatus.result``); None means ``fetch`` must ask the provider itself."""
+        poll = self.last_poll
+        return poll.result if poll is not None and poll.state == "completed" else None
 
     def require_api_key(self) -> str:
         """The key, or a clear non-retryable error naming where it should come from."""

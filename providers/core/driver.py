@@ -21,13 +21,13 @@ import logging
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Callable, Generator, Literal
 
 from schemas import JobHandle, Modality
 
-from providers.core.contract import AnyConfig, AnyRequest, Deadline, JobStatus, ProgressCallback, ProviderContext, ProviderOutput
+from providers.core.contract import AnyConfig, AnyRequest, Deadline, GeneratedMedia, JobStatus, ProgressCallback, ProviderContext, ProviderOutput
 from providers.core.claims import SUBMIT, Claim, ClaimedKey
 from providers.errors import (
     GenerationFailedError,
@@ -36,6 +36,7 @@ from providers.errors import (
     PossiblyPaidError,
     ProviderConnectionError,
 )
+from providers.core.http import download, media_type
 from providers.core.responses import build_response, completed_update, failed_update, status_update
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def job_steps(
 
 
 def _follow(provider: JobProvider, ctx: ProviderContext, job: JobHandle, request_id: str, slot: ClaimedKey | None) -> Steps:
-    ctx.job = job
+    ctx.job, ctx.last_poll = job, None
     ctx.deadline = Deadline(ctx.config.timeout)
     return (yield from follow_job(provider, ctx, job, request_id, slot))
 
@@ -240,6 +241,25 @@ def _call(ctx: ProviderContext, kind: CallKind, fn: Callable[[], Any]) -> Call:
     return Call(fn, kind=kind, provider=ctx.config.provider, model=ctx.model)
 
 
+def _download_authenticated(ctx: ProviderContext, output: ProviderOutput) -> ProviderOutput:
+    """``output`` with every URL that needs credentials replaced by its bytes."""
+    media = []
+    for item in output.media:
+        if item.url is not None and item.headers is not None:
+            data, served = download(ctx, item.url, headers=item.headers.reveal())
+            item = GeneratedMedia(data=data, content_type=_served_type(served, item.content_type))
+        media.append(item)
+    return replace(output, media=media)
+
+
+def _served_type(served: str | None, declared: str | None) -> str | None:
+    """The type the download was served as, unless it contradicts the kind the provider declared."""
+    bare = media_type(served)
+    if declared is None or (bare is not None and bare.split("/")[0] == declared.split("/")[0]):
+        return bare or declared
+    return declared
+
+
 CANCEL_SECONDS = 30.0
 """Time allowed for cancelling a job that ran past its deadline."""
 
@@ -266,7 +286,7 @@ def follow_job(
         try:
             status: JobStatus = yield from _job_call(ctx, "poll", partial(provider.poll, ctx, job))
             job = job.polled()
-            ctx.job = job
+            ctx.job, ctx.last_poll = job, status
             if status.state == "completed":
                 return (yield from _job_call(ctx, "fetch", partial(provider.fetch, ctx, job)))
         except MediagenError as exc:
@@ -359,6 +379,9 @@ def provider_attempt_steps(
 ) -> Steps:
     """One attempt on a built-in provider, ending in the typed response."""
     output: ProviderOutput = yield from job_steps(provider, ctx, request, request_id, resume, slot)
+    if not ctx.stream_media and any(m.headers is not None for m in output.media):
+        # The SDK functions answer with bytes; the pipeline streams such URLs to storage itself.
+        output = yield from _job_call(ctx, "fetch", partial(_download_authenticated, ctx, output))
     ctx.provider_request_id = output.request_id or (ctx.job.request_id or ctx.job.job_id if ctx.job else None)
     return (yield Call(partial(build_response, ctx, output, request_id, request), kind="cpu"))
 
@@ -480,7 +503,7 @@ def _single_steps(provider: JobProvider, modality: Modality, config: AnyConfig, 
     except MediagenError as exc:
         yield Emit(failed_update(modality, request_id, str(exc)))
         raise
-    yield Emit(completed_update(modality, response))
+    yield Emit(completed_update(modality, response, ctx.last_poll.raw if ctx.last_poll is not None else None))
     return response
 
 

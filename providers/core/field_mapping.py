@@ -34,9 +34,11 @@ __all__ = [
     "FieldMapping",
     "family_key",
     "family_lookup",
+    "field_mapping_registrations",
     "lookup",
     "register_field_mapping",
     "registered_field_mapping",
+    "restore_field_mapping_registrations",
     "seconds_suffix",
     "unregister_field_mapping",
 ]
@@ -175,6 +177,19 @@ def unregister_field_mapping(provider: str, pattern: str) -> None:
     """Remove a registration (no error when there is none)."""
     with _lock:
         _registered.get(provider, {}).pop(pattern, None)
+
+
+def field_mapping_registrations() -> dict[str, dict[str, FieldMapping]]:
+    """A copy of every runtime registration, for :func:`restore_field_mapping_registrations`."""
+    with _lock:
+        return {provider: dict(table) for provider, table in _registered.items()}
+
+
+def restore_field_mapping_registrations(saved: dict[str, dict[str, FieldMapping]]) -> None:
+    """Make the runtime registrations exactly ``saved`` again."""
+    with _lock:
+        _registered.clear()
+        _registered.update({provider: dict(table) for provider, table in saved.items()})
 
 
 def registered_field_mapping(provider: str, model: str) -> FieldMapping | None:

@@ -458,6 +458,30 @@ def download(ctx: ProviderContext, url: str, *, headers: Mapping[str, str] | Non
     return b"".join(chunks), response.headers.get("content-type")
 
 
+def stream_get(
+    session: requests.Session, url: str, *, headers: Mapping[str, str] | None = None,
+    timeout: tuple[float, float] | float,
+) -> requests.Response:
+    """GET ``url`` as a stream (for the media store, which has no attempt context), following
+    redirects hop by hop: ``headers`` (a result URL's credentials) go to ``url``'s own origin
+    only, never to a host it redirects to. The caller closes the response and judges its
+    status (:func:`is_transient_status`)."""
+    origin = origin_of(url)
+    for _hop in range(MAX_REDIRECTS + 1):
+        hop_headers = dict(headers or {}) if origin_of(url) == origin else {}
+        response = session.get(url, headers=hop_headers, stream=True, timeout=timeout, allow_redirects=False)
+        if not (response.is_redirect and response.headers.get("location")):
+            return response
+        response.close()
+        url = urljoin(response.url, response.headers["location"])
+    raise requests.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
+
+
+def media_type(content_type: str | None) -> str | None:
+    """A ``Content-Type`` header's bare MIME type (``video/mp4; codecs=..`` -> ``video/mp4``)."""
+    return (content_type or "").split(";")[0].strip() or None
+
+
 def _iter_checked(ctx: ProviderContext, response: requests.Response) -> Iterable[bytes]:
     expected = response.headers.get("content-length")
     received = 0

@@ -18,6 +18,7 @@ a blocking ``acquire`` for plain threads. Nothing here imports Beam: a global li
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -29,6 +30,7 @@ from schemas.limits import ProviderLimits
 from providers.errors import MediagenError
 
 Clock = Callable[[], float]
+log = logging.getLogger(__name__)
 _EPSILON = 1e-9
 
 
@@ -366,8 +368,10 @@ class LimiterRegistry:
     Keys are provider names (``"fal"``) or ``"provider/model"`` (``"fal/fal-ai/veo3"``);
     the most specific configured key wins. Providers without limits get an unlimited
     limiter under their name (still counting in-flight peaks and 429s). ``workers``
-    divides every budget (the per-worker share of an account-wide budget). Thread-safe;
-    share one instance per process.
+    divides every budget (the per-worker share of an account-wide budget): rates exactly,
+    in-flight caps rounded down, so the workers' shares add up to at most the budget,
+    except a cap smaller than ``workers`` (each worker keeps one slot; a warning says so).
+    Thread-safe; share one instance per process.
     """
 
     def __init__(
@@ -383,6 +387,12 @@ class LimiterRegistry:
         self._clock = clock
         self._configured = {key: _as_limits(key, value) for key, value in (limits or {}).items()}
         self.limits = {key: value.divided(workers) for key, value in self._configured.items()}
+        for key, value in self._configured.items():
+            cap = value.max_in_flight
+            if cap is not None and cap < workers:  # each worker keeps one slot: together they exceed the cap
+                log.warning("limits.%s.max_in_flight=%d cannot be shared by %d workers: each takes 1, so up to %d "
+                            "jobs may be in flight at once; lower --workers or raise the cap", key, cap, workers,
+                            workers)
         self._lock = threading.Lock()
         self._limiters: dict[str, ProviderLimiter] = {}
 

@@ -10,7 +10,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas import AttemptMetadata, ExecutionMetadata, JobHandle, Modality, utc_now
 
@@ -93,6 +93,7 @@ def chain_steps(
     keys: list[str] | None = None,
     spend: Spend | None = None,
     on_progress: ProgressCallback | None = None,
+    stream_media: bool = False,
 ) -> Steps:
     """The whole fallback chain as driver steps; returns the response or raises the last error.
 
@@ -105,6 +106,8 @@ def chain_steps(
     submit, checks it against the budget cap and gives each attempt its cost.
     A custom handler is handed ``on_progress`` (the caller's callback, which built-in
     providers reach through the driver's ``Emit`` steps) when its method accepts one.
+    ``stream_media`` (the pipeline): a result URL that needs the provider's credentials is
+    left a URL, its headers kept on the response for the media store, instead of downloaded.
     """
     request_id = request_id or uuid.uuid4().hex
     spend = spend or Spend()
@@ -129,9 +132,11 @@ def chain_steps(
                       extra=_log_fields(cfg, position, try_number))
             try:
                 _check_supported(handler, modality, request, cfg)
-                response, provider_request_id, cost, queued = yield from _attempt_steps(
-                    handler, modality, cfg, request, request_id, try_number, follow, slot, spend, on_progress
+                tried = yield from _attempt_steps(
+                    handler, modality, cfg, request, request_id, try_number, follow, slot, spend, on_progress,
+                    stream_media,
                 )
+                response, provider_request_id, cost, queued = tried.response, tried.request_id, tried.cost, tried.queued
             except UnsupportedRequestError as exc:
                 attempt("skipped", exc)
                 last_error = last_error or exc
@@ -158,7 +163,7 @@ def chain_steps(
                 attempt("success", None, request_id=provider_request_id, cost=cost, queued_seconds=queued)
                 metadata.successful_attempt = len(metadata.attempts)
                 response.execution_metadata = metadata
-                yield Emit(completed_update(modality, response))
+                yield Emit(completed_update(modality, response, tried.last_update))
                 return response
         if last_error is not None and last_error.stops_chain:
             break
@@ -203,6 +208,17 @@ def _resumable(resume: JobHandle | None, cfg: AnyConfig) -> JobHandle | None:
     return resume
 
 
+class _Try(NamedTuple):
+    """What one successful try of one config gave."""
+
+    response: Any
+    request_id: str | None
+    cost: Any
+    queued: float | None
+    last_update: dict[str, Any] | None = None
+    """The completing poll's payload: the completed progress update carries it."""
+
+
 def _attempt_steps(
     handler: Any,
     modality: Modality,
@@ -214,14 +230,14 @@ def _attempt_steps(
     slot: ClaimedKey | None = None,
     spend: Spend | None = None,
     on_progress: ProgressCallback | None = None,
+    stream_media: bool = False,
 ) -> Steps:
-    """One try of one config: (response, provider request id, its cost, its queued seconds).
-    A failed try's cost (its submit may have been billed) and queued seconds travel on the
+    """One try of one config, as a :class:`_Try`. A failed try's cost (its submit may have been billed) and queued seconds travel on the
     error as ``attempt_cost`` and ``attempt_queued``."""
     spend = spend or Spend()
     if isinstance(handler, JobProvider):
         ctx = handler.context(cfg, modality, try_number=try_number)
-        ctx.spend = spend
+        ctx.spend, ctx.stream_media = spend, stream_media
         try:
             response = yield from provider_attempt_steps(handler, ctx, request, request_id, resume, slot)
         except MediagenError as exc:
@@ -238,7 +254,8 @@ def _attempt_steps(
         cost = attempt_cost(ctx.charge)
         if ctx.charge is not None:
             cost = spend.book.actual(modality, cfg, request, ctx.charge, getattr(response, "raw_response", None))
-        return response, ctx.provider_request_id, cost, ctx.queued_seconds
+        last_update = ctx.last_poll.raw if ctx.last_poll is not None else None
+        return _Try(response, ctx.provider_request_id, cost, ctx.queued_seconds, last_update)
     if slot is not None:
         # A custom handler's call is paid for like a submit: claim it first.
         claim = yield from claim_steps(slot, idempotent=False)
@@ -261,7 +278,7 @@ def _attempt_steps(
         else:
             exc.attempt_cost = reservation.estimate  # type: ignore[attr-defined]
         raise
-    return response, None, reservation.estimate, None
+    return _Try(response, None, reservation.estimate, None)
 
 
 def _custom_handler_steps(

@@ -104,7 +104,7 @@ def test_unknown_prices_are_refused_under_a_cap(emulator, fal, tmp_path):
 def test_provider_reported_costs_land_in_the_table(emulator, monkeypatch, tmp_path):
     """Runway answers a finished task's cost in credits (the emulator: 10 credits a second)."""
     monkeypatch.setenv("RUNWAYML_API_SECRET", emulator.key_for("runway"))
-    emulator.job_duration = 0.05
+    emulator.jobs.advance_per_poll()  # done after its polls, however fast or slow the machine
     prompts = write_jsonl(tmp_path / "p.jsonl", [
         {"id": "five", "prompt": "a fox", "duration_seconds": 5, "aspect_ratio": "16:9"},
         {"id": "two", "prompt": "a hare", "duration_seconds": 2, "aspect_ratio": "16:9"},

@@ -16,7 +16,7 @@ PRICE = 0.25
 @pytest.fixture
 def job(emulator, monkeypatch, tmp_path):
     monkeypatch.setenv("FAL_KEY", emulator.key_for("fal"))
-    emulator.job_duration = 0.05
+    emulator.jobs.advance_per_poll()  # done after its polls, however fast or slow the machine
     path = tmp_path / "job.json"
     path.write_text(json.dumps({
         "modality": "image",

@@ -1,9 +1,15 @@
 """Per-provider limits from the job file hold for a whole pipeline run, measured on the
 provider side: jobs running at once, submits per second, and back-off after 429s."""
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
 from tests.emulator import Fault
+from tests.fakes import FakeClock
 from tests.pipelines.conftest import rows_by_id, run_pipeline, write_job, write_jsonl
 
 ROWS = 12
@@ -28,11 +34,40 @@ def fal_job(emulator, monkeypatch, tmp_path):
     return run
 
 
+@contextmanager
+def jobs_held_until_the_cap_is_reached(emulator, cap: int) -> Iterator[None]:
+    """Emulated jobs run on a clock that moves only once ``cap`` jobs are running (or every
+    row is submitted): the peak then shows the cap however fast or slow the machine is.
+    The 60 s wait is a backstop for a run that never reaches the cap (the peak then says so)."""
+    clock, stop = FakeClock(), threading.Event()
+    emulator.jobs.clock = clock
+    held_since = time.monotonic()
+
+    def release() -> None:
+        nonlocal held_since
+        while not stop.is_set():
+            jobs = emulator.jobs.all("fal")
+            running = sum(not job.is_terminal for job in jobs)
+            if running and (running >= cap or len(jobs) == ROWS or time.monotonic() - held_since > 60):
+                clock.advance(1.0)  # every running job (0.4 s long) is done at its next poll
+                held_since = time.monotonic()
+            stop.wait(0.005)
+
+    watcher = threading.Thread(target=release, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+
+
 def test_jobs_in_flight_never_exceed_the_providers_cap(emulator, fal_job):
-    emulator.job_duration = 0.4
-    rows = fal_job({"max_in_flight": 3})
+    emulator.job_duration = 0.4  # on the held clock
+    with jobs_held_until_the_cap_is_reached(emulator, cap=3):
+        rows = fal_job({"max_in_flight": 3})
     assert all(r["status"] == "completed" for r in rows.values()) and len(rows) == ROWS
-    assert 2 <= emulator.jobs.peak_running("fal") <= 3
+    assert emulator.jobs.peak_running("fal") == 3
     assert emulator.count("fal.submit") == ROWS
 
 

@@ -96,3 +96,7 @@ def test_multi_processing_run_writes_the_table_and_media(tmp_path: Path) -> None
     assert {f"{k}.json" for k in done_keys} <= set(ledger)
     assert all(ledger[f"{k}.json"]["state"] == "done" for k in done_keys)
     assert not list(output.rglob("*.tmp-*")) and not list((output / "results").glob("_tmp-*"))
+    # The input is read as one pass; the Reshuffle after it (pipelines/graph.py) spread the
+    # rows over both worker processes: claims were made in two (worker = "<host>/<pid>/<nonce>").
+    claim_pids = {json.loads(p.read_text())["worker"].split("/")[1] for p in output.glob("_ledger/*/claim-*.json")}
+    assert len(claim_pids) == 2, claim_pids

@@ -1,5 +1,5 @@
-"""Rows stream from the reader through Generate into result parts: no GroupByKey or
-Reshuffle between them. Rows repeating a request still share one generation when they
+"""Rows stream from the reader through Generate into result parts: no GroupByKey, and a
+Reshuffle only where a runner has several workers to spread the rows over. Rows repeating a request still share one generation when they
 meet in one bundle, in different bundles, in different DoFn instances of one worker, or
 in different runs, and each input row still lands exactly once in the table."""
 
@@ -11,6 +11,7 @@ import uuid
 from collections import Counter
 
 import apache_beam as beam
+import pytest
 from apache_beam.internal import pickler
 
 from pipelines.graph import build_graph
@@ -61,6 +62,52 @@ def test_the_graph_has_no_shuffle_between_reading_and_the_results(tmp_path):
                 and not label.startswith(("ReadPrompts/", "WriteResults/CollectShards"))]
     assert shuffles == []
     assert "Generate" in labels and "WriteResults/WriteShards" in labels
+
+
+def graph_labels(tmp_path, **options) -> list[str]:
+    """Every transform label of the graph ``build_graph`` makes with these options."""
+    args = argparse.Namespace(input_format=None, storage_options=None, strict_ids=False, limit=None, workers=1,
+                              lease_seconds=300.0, resubmit_uncertain=False, regenerate=None, output=str(tmp_path),
+                              results_mode="replace", **options)
+    pipeline = beam.Pipeline()
+    build_graph(pipeline, args, JobConfig.model_validate(JOB), [str(tmp_path / "p.jsonl")], "run", None)
+    labels: list[str] = []
+
+    class Labels(beam.pipeline.PipelineVisitor):
+        def visit_transform(self, node):
+            labels.append(node.full_label)
+
+    pipeline.visit(Labels())
+    return labels
+
+
+@pytest.mark.parametrize("options, spread", [
+    ({}, False),
+    ({"runner": "DirectRunner", "direct_running_mode": "in_memory", "direct_num_workers": 1}, False),
+    ({"runner": "DirectRunner", "direct_running_mode": "multi_processing", "direct_num_workers": 1}, True),
+    ({"runner": None, "direct_running_mode": "multi_threading", "direct_num_workers": 2}, True),
+    ({"runner": "PortableRunner"}, True),
+    ({"runner": "DataflowRunner"}, True),
+    ({"runner": "apache_beam.runners.dataflow.dataflow_runner.DataflowRunner"}, True),
+    ({"runner": "DataflowRunner", "reshuffle_rows": "off"}, False),
+    ({"runner": "DirectRunner", "reshuffle_rows": "on"}, True),
+    ({"runner": "PortableRunner", "reshuffle_rows": "auto"}, True),
+])
+def test_rows_are_reshuffled_only_where_there_are_workers_to_spread_them_over(tmp_path, options, spread):
+    labels = graph_labels(tmp_path, **options)
+    reshuffled = [label for label in labels if label.startswith("SpreadRows/")]
+    assert bool(reshuffled) is spread
+    if spread:  # right after the reader, before anything that generates
+        assert labels.index(reshuffled[-1]) < min(i for i, label in enumerate(labels) if label.startswith("Generate"))
+
+
+def test_reshuffle_rows_is_a_command_line_option():
+    from pipelines.options import UsageError, parse_command_line
+
+    assert parse_command_line(["--input", "i", "--output", "o"]).reshuffle_rows == "auto"
+    assert parse_command_line(["--input", "i", "--output", "o", "--reshuffle_rows=off"]).reshuffle_rows == "off"
+    with pytest.raises(UsageError, match="reshuffle_rows"):
+        parse_command_line(["--input", "i", "--output", "o", "--reshuffle_rows", "maybe"])
 
 
 def test_duplicates_in_one_bundle_and_in_later_bundles_are_paid_once(tmp_path, counting_provider):
@@ -129,3 +176,17 @@ def test_a_multi_threaded_run_with_repeated_requests_pays_once_per_request(tmp_p
     assert rerun["store"]["by_method"].get("read_bytes", 0) == 0
     assert rerun["store"]["by_method"].get("exists", 0) == 0
     assert json.loads(json.dumps(rerun["store"]))["requests_per_row"] < 1
+
+
+@pytest.mark.parametrize("options, shares", [
+    ({"workers": 1}, 1),
+    ({"workers": 3}, 3),
+    ({"workers": 1, "direct_running_mode": "multi_processing", "direct_num_workers": 2}, 2),
+    ({"workers": 4, "direct_running_mode": "multi_processing", "direct_num_workers": 2}, 4),
+    ({"workers": 1, "direct_running_mode": "in_memory", "direct_num_workers": 2}, 1),
+])
+def test_the_limits_are_shared_by_every_process_that_runs_the_generate_step(options, shares):
+    """Two multi_processing workers without --workers would each take the whole budget."""
+    from pipelines.graph import limit_shares
+
+    assert limit_shares(argparse.Namespace(**options)) == shares

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.core.contract import GeneratedMedia, JobStatus, ProviderContext, ProviderOutput
+from providers.core.contract import GeneratedMedia, JobState, JobStatus, ProviderContext, ProviderOutput
 from providers.core.base import JobProvider
 from providers.core.capabilities import ModelCapabilities
 from providers.errors import GenerationFailedError
@@ -20,7 +20,7 @@ from schemas import JobHandle, VideoGenerationRequest
 FIELDS = FieldMapping.of(
     Field("prompt", "prompt"), Field("length", "duration_seconds", seconds_suffix), Field("seed", "seed"),
 )
-STATES = {"queued": "queued", "running": "processing", "done": "completed", "failed": "failed"}
+STATES: dict[str, JobState] = {"queued": "queued", "running": "processing", "done": "completed", "failed": "failed"}
 
 
 class AcmeProvider(JobProvider):
@@ -31,7 +31,7 @@ class AcmeProvider(JobProvider):
     models = {"acme-video-*": ModelCapabilities(modalities=frozenset({"video"}), durations=(5, 10),
                                                image_roles=("first_frame",), max_input_images=1)}
 
-    def submit(self, ctx: ProviderContext, request: VideoGenerationRequest) -> JobHandle:  # type: ignore[override]
+    def submit_video(self, ctx: ProviderContext, request: VideoGenerationRequest) -> JobHandle:
         body = {"model": ctx.model, **FIELDS.payload(request), **request.extra_params}
         if request.image_list:
             body["image"] = media_url_or_data_url(ctx, request.image_list[0]["image"])
@@ -42,7 +42,7 @@ class AcmeProvider(JobProvider):
         video = self._get(ctx, job)
         state = STATES.get(str(video.get("status")), "processing")
         failure = GenerationFailedError(str(video.get("error"))) if state == "failed" else None
-        return JobStatus(state, video.get("progress"), video, failure)  # type: ignore[arg-type]
+        return JobStatus(state, video.get("progress"), video, failure)
 
     def fetch(self, ctx: ProviderContext, job: JobHandle) -> ProviderOutput:
         video = self._get(ctx, job)

@@ -86,8 +86,6 @@ def test_inputs_are_a_file_a_glob_or_a_folder(tmp_path):
 
 # -- bad input costs only itself ------------------------------------------------------------
 
-import pytest  # noqa: E402
-
 from transforms import read as read_module  # noqa: E402
 from transforms.read import PromptRow, ReadPrompts, duplicate_id_count, duplicate_report, unique_ids  # noqa: E402
 

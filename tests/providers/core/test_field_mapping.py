@@ -123,7 +123,7 @@ def config(emulator, provider, model):
 
 
 def test_fal_sends_a_registered_mapping_for_a_new_model(emulator, registered):
-    emulator.job_duration = 0.05
+    emulator.jobs.advance_per_poll()  # done after its polls, however slow the machine
     request = dict(prompt="a lighthouse at dusk", duration_seconds=8, seed=7, aspect_ratio="16:9", negative_prompt="fog")
     registered("fal", "fal-ai/new-model/*", NEW_MAPPING.with_fields(Field("prompt", "prompt")))
     generate_video(config(emulator, "fal", "fal-ai/new-model/v1"), retry=FAST, **request)
@@ -137,7 +137,7 @@ def test_fal_sends_a_registered_mapping_for_a_new_model(emulator, registered):
 
 
 def test_replicate_sends_a_registered_mapping_for_a_new_model(emulator, registered):
-    emulator.job_duration = 0.05
+    emulator.jobs.advance_per_poll()  # done after its polls, however slow the machine
     registered("replicate", "acme/new-video*", NEW_MAPPING.with_fields(Field("prompt", "prompt")))
     generate_video(config(emulator, "replicate", "acme/new-video-2"), prompt="a lighthouse at dusk",
                    duration_seconds=8, seed=7, aspect_ratio="16:9", retry=FAST)

@@ -302,6 +302,19 @@ def test_registry_divides_budgets_across_workers():
     assert limiter.in_flight.limit == 10 and limiter.aimd.max_rate == 2.5
 
 
+def test_worker_shares_add_up_to_at_most_the_job_budget(caplog):
+    budget = {"fal": ProviderLimits(max_in_flight=7, submits_per_second=3, polls_per_second=5)}
+    for workers in (1, 2, 3, 7):
+        shares = [LimiterRegistry(budget, workers=workers).limiter("fal") for _ in range(workers)]
+        assert sum(s.in_flight.limit for s in shares) <= 7
+        assert sum(s.aimd.max_rate for s in shares) == pytest.approx(3)
+        assert sum(s.poll_bucket.rate for s in shares) == pytest.approx(5)
+    assert "cannot be shared" not in caplog.text
+    shares = [LimiterRegistry(budget, workers=8).limiter("fal") for _ in range(8)]
+    assert sum(s.in_flight.limit for s in shares) == 8  # one slot each: over the cap of 7, and said so
+    assert "limits.fal.max_in_flight=7 cannot be shared by 8 workers" in caplog.text
+
+
 def test_registry_is_shared_safely_between_threads():
     registry = LimiterRegistry({"fal": ProviderLimits(max_in_flight=5)})
     found = []

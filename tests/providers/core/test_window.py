@@ -595,6 +595,42 @@ def test_cpu_calls_run_inline_on_the_scheduler_and_errors_reach_the_generator(re
     assert stats["inline_calls"] == 3 and stats["other_calls"] == 1
 
 
+def test_a_limited_call_after_a_pool_call_still_passes_the_limits():
+    limits = LimiterRegistry({"p": ProviderLimits(max_in_flight=2)})
+
+    def steps():
+        yield Call(lambda: None, kind="ledger")  # a pool call, then the limited one
+        yield Call(lambda: None, kind="submit", provider="p")
+        yield Call(lambda: None, kind="fetch", provider="p")
+
+    with JobWindow(limits) as window:
+        results = run_all(window, [(str(i), steps()) for i in range(40)])
+        stats = window.stats
+    assert all(r.ok for r in results.values())
+    assert stats["submits"] == 40 and stats["peak_in_flight_per_provider"]["p"] in (1, 2)  # the slot was taken
+    assert limits.limiter("p").in_flight.peak <= 2
+
+
+def test_closing_while_a_call_runs_abandons_the_item_and_runs_none_of_its_later_steps(registry):
+    started, release = threading.Event(), threading.Event()
+    later: list[str] = []
+
+    def steps():
+        yield Call(lambda: (started.set(), release.wait(10)), kind="ledger")
+        yield Call(lambda: later.append("call"), kind="ledger")
+        later.append("generator")
+
+    window = JobWindow(registry)
+    window.add("a", steps())
+    assert started.wait(10)
+    closer = threading.Thread(target=window.close)
+    closer.start()
+    (result,) = window.wait_results(timeout=10)  # abandoned by the scheduler while its call runs
+    release.set()
+    closer.join(10)
+    assert isinstance(result.error, WindowClosedError) and later == []
+
+
 def test_response_building_runs_inline(registry):
     config = video_config(registered(Recorder(polls=1)))
     with JobWindow(registry) as window:
