@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Iterator, Literal
@@ -142,7 +143,7 @@ class GenerateDoFn(beam.DoFn):
     # -- lifecycle -------------------------------------------------------------------
 
     _SETUP_STATE = ("worker", "storage", "ledger", "media", "media_policy", "configs", "chains", "retry", "window",
-                    "pending", "rows", "can_serve", "_owners")
+                    "pending", "rows", "can_serve", "_owner_prefix", "_owners")
 
     def __getstate__(self) -> dict[str, Any]:
         # What setup() builds (resolved keys inside configs, threads, sessions) never travels.
@@ -159,7 +160,9 @@ class GenerateDoFn(beam.DoFn):
             for name, entry in zip(self.job.config_names, self.job.configs)
         }
         self.chains = {name: flatten_chain(config) for name, config in self.configs.items()}
-        self._owners = itertools.count()
+        # Owner ids for InFlightKeys: a random prefix per instance (an id() may be reused by a
+        # later instance while an abandoned one's key is still held), a counter per item.
+        self._owner_prefix, self._owners = uuid.uuid4().hex, itertools.count()
         retry = self.job.retry
         self.retry = RetryPolicy(max_retries=retry.max_retries, base_delay=retry.base_delay, max_delay=retry.max_delay)
         self.window = JobWindow(
@@ -272,7 +275,7 @@ class GenerateDoFn(beam.DoFn):
         """``_item_steps``, once no other item of this worker process generates ``key``: a
         second DoFn instance's item with the same key waits (a timer, no thread), then
         finds the first one's done record and is ``reused``."""
-        owner = f"{id(self)}-{next(self._owners)}"  # unique in this process, which is all InFlightKeys spans
+        owner = f"{self._owner_prefix}-{next(self._owners)}"
         while not self.ledger.in_flight.take(key, owner):
             yield Sleep(SAME_KEY_WAIT_SECONDS)
         try:
