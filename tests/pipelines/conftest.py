@@ -1,7 +1,11 @@
 """Helpers for running the real pipeline on the DirectRunner in this process."""
 
 import json
+import subprocess
 import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 import pyarrow.dataset as ds
 import pytest
@@ -63,3 +67,17 @@ def manifest(output):
     """The latest run's manifest (run ids within one second do not sort by time)."""
     runs = [json.loads(path.read_text()) for path in (output / "_runs").glob("*.json")]
     return max(runs, key=lambda run: run["finished_at"])
+
+
+@contextmanager
+def mounted_tmpfs(mount: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` (mount's syntax, e.g. ``64k``) mounted at ``mount`` for the block; the
+    test is skipped where this machine cannot mount (not root)."""
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pipelines.conftest import mounted_tmpfs
 from tests.pipelines.test_never_pay_twice import Scenario, stderr_of, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,13 +148,8 @@ def test_an_output_that_is_a_file_is_one_line(tmp_path, prompts):
 @pytest.fixture
 def tiny_tmpfs(tmp_path):
     """A 64 KiB tmpfs mounted for the test (skipped where this machine cannot mount: not root)."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with mounted_tmpfs(tmp_path / "tiny", "64k") as mount:
+        yield mount
 
 
 def test_a_read_only_output_is_one_line(tmp_path, prompts, tiny_tmpfs):

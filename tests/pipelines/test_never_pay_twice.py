@@ -21,6 +21,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from tests.emulator import Fault, ProviderEmulator
+from tests.pipelines.conftest import mounted_tmpfs
 from tests.transforms.conftest import start_fake_gcs, start_moto_s3
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,13 +209,8 @@ def test_two_runs_at_once_on_one_output_pay_each_prompt_once(emulator, tmp_path,
 @pytest.fixture
 def small_tmpfs(tmp_path):
     """A 1 MiB tmpfs mounted for the test (skipped where this machine cannot mount)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with mounted_tmpfs(tmp_path / "small", "1m") as mount:
+        yield mount
 
 
 def test_a_read_only_output_fails_before_any_submit(emulator, tmp_path, small_tmpfs):
