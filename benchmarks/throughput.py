@@ -8,10 +8,11 @@ Measures, each in a fresh child process (so CPU time and peak RSS are its own):
 1. for each window C, jobs of D seconds (ideal C/D rows/s): the pipeline on the
    DirectRunner, and a plain asyncio loop over the SDK (``generate_image_async`` under a
    ``Semaphore(C)``); "steady" = rows/s over the middle 80 % of finishing times / ideal;
-2. CPU ms per row with D = 0 (process CPU time from ``time.process_time`` in the child,
-   pipeline run only, imports excluded): with the mock's cheap images
-   (``MockConfig(render_text=False)``: our own overhead) and with its text-rendered ones
-   (the difference is media encoding). CPU time is robust on a busy machine, rates are not;
+2. CPU ms per row with D = 0 (process CPU time from ``getrusage`` in the child,
+   pipeline run only, imports excluded, split into user and kernel time): with the
+   mock's cheap images (``MockConfig(render_text=False)``: our own overhead) and with its
+   text-rendered ones (the difference is media encoding). CPU time is robust on a busy
+   machine, rates are not;
 3. the pipeline with ``--direct_running_mode=multi_processing --direct_num_workers=2``
    (limits divided by ``--workers 2``, so both processes together keep C in flight):
    steady rate and CPU ms per row of every process (``RUSAGE_CHILDREN`` included);
@@ -21,6 +22,16 @@ Measures, each in a fresh child process (so CPU time and peak RSS are its own):
 5. peak RSS for small outputs and for large ones (a provider returning URLs to 50 MB MP4
    files served on loopback by this parent process): the media are streamed to disk,
    probed and uploaded from there, so the two should be close.
+
+Outputs go to a tmpfs (``/dev/shm``) unless ``--output-on-disk``: the CPU figures are then
+our code's, not the local disk's. The D = 0 CPU run is repeated with the outputs in the
+machine's temporary folder for comparison. Each row makes five new files there (media,
+claim, claim folder, job record, done record), and on some filesystems creating a file
+is costly: this machine's ext4 has no journal, so its inode allocator checks every
+candidate inode for a recent delete (``perf record``: ``recently_deleted`` under
+``ext4_create``), and right after a test run deleted many files that cost up to ~5 ms of
+kernel time per row, against 0.7 ms on a quiet disk. A run on GCS or S3 pays network
+round trips there instead.
 """
 
 from __future__ import annotations
@@ -85,11 +96,11 @@ def per_row_ms(run: dict, fixed: dict) -> float:
     return 1000 * (run["cpu"] - fixed["cpu"]) / (run["rows"] - fixed["rows"])
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (multi-processing workers)."""
+def _cpu_seconds() -> tuple[float, float]:
+    """(user, kernel) CPU seconds of this process and of its finished children (multi-processing workers)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return own.ru_utime + children.ru_utime, own.ru_stime + children.ru_stime
 
 
 # -- child measurements ---------------------------------------------------------------
@@ -108,16 +119,18 @@ def child_pipeline(rows: int, duration: float, window: int, render_text: int = 0
         if workers > 1:
             argv += ["--workers", str(workers), "--direct_running_mode=multi_processing",
                      f"--direct_num_workers={workers}"]
-        cpu0, wall0 = _cpu_seconds(), time.perf_counter()
+        (user0, sys0), wall0 = _cpu_seconds(), time.perf_counter()
         code = main(argv)
-        wall, cpu = time.perf_counter() - wall0, _cpu_seconds() - cpu0
+        (user1, sys1), wall = _cpu_seconds(), time.perf_counter() - wall0
+        user, kernel = user1 - user0, sys1 - sys0
         import pyarrow.dataset as ds
 
         table = ds.dataset(str(work / "out" / "results")).to_table(columns=["status", "finished_at"])
         completed = table.column("status").to_pylist().count("completed")
         finished = [t.timestamp() for t in table.column("finished_at").to_pylist()]
     assert code == 0 and completed == rows, (code, completed)
-    return {"rows": rows, "wall": wall, "cpu": cpu, "rss_mb": peak_rss_mb(), "steady": steady_rate(finished)}
+    return {"rows": rows, "wall": wall, "cpu": user + kernel, "sys": kernel, "rss_mb": peak_rss_mb(),
+            "steady": steady_rate(finished), "tmpdir": tempfile.gettempdir()}
 
 
 def child_asyncio(rows: int, duration: float, window: int) -> dict:
@@ -214,8 +227,27 @@ def padded_mp4(size_bytes: int) -> bytes:
 # -- parent -------------------------------------------------------------------------------
 
 
-def run_child(*args: str) -> dict:
-    result = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, cwd=ROOT)
+TMPFS = "/dev/shm"
+
+
+def output_tmpdir(on_disk: bool) -> str | None:
+    """Where children put their outputs: a tmpfs when there is one (None: the default temporary folder)."""
+    return None if on_disk or not os.path.isdir(TMPFS) or not os.access(TMPFS, os.W_OK) else TMPFS
+
+
+OUTPUT_DIR: str | None = None
+"""Set once by ``main`` from ``--output-on-disk``."""
+
+
+def run_child(*args: str, tmpdir: str | None = "default") -> dict:
+    env = dict(os.environ)
+    chosen = OUTPUT_DIR if tmpdir == "default" else tmpdir
+    if chosen:
+        env["TMPDIR"] = chosen
+    else:
+        env.pop("TMPDIR", None)
+    result = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, cwd=ROOT,
+                            env=env)
     if result.returncode != 0:
         raise SystemExit(f"child {args} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -232,6 +264,8 @@ def main() -> None:
     parser.add_argument("--skip-large", action="store_true", help="no RSS run with large downloaded media")
     parser.add_argument("--large-mb", type=int, default=50)
     parser.add_argument("--large-rows", type=int, default=8)
+    parser.add_argument("--output-on-disk", action="store_true",
+                        help="outputs in the default temporary folder instead of a tmpfs (/dev/shm)")
     parser.add_argument("--child", nargs="+")
     args = parser.parse_args()
     if args.child:
@@ -245,8 +279,11 @@ def main() -> None:
     windows = args.windows or ([100] if args.quick else [100, 1000, 2000])
     duration = args.duration or (2.0 if args.quick else 5.0)
     cpu_rows = args.cpu_rows or (500 if args.quick else 2000)
+    global OUTPUT_DIR
+    OUTPUT_DIR = output_tmpdir(args.output_on_disk)
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
-          "(rates are noisy on a busy machine; CPU ms per row is not)")
+          "(rates are noisy on a busy machine; CPU ms per row is not); "
+          f"outputs under {OUTPUT_DIR or tempfile.gettempdir()}")
 
     print(f"\n| window C, job time D (ideal C/D) | pipeline steady | plain asyncio loop over the SDK |")
     print("|---|---|---|")
@@ -265,11 +302,18 @@ def main() -> None:
     fast = run_child("pipeline", str(cpu_rows), "0.0", "100", "0")
     text = run_child("pipeline", str(cpu_rows), "0.0", "100", "1")
     own, encoded = per_row_ms(fast, fixed), per_row_ms(text, fixed)
-    print(f"\nCPU per row, D = 0, {cpu_rows} rows, one process, the run's fixed {fixed['cpu']:.2f} s "
-          f"({FIXED_ROWS} rows) left out: {own:.2f} ms our overhead (cheap mock images) + {encoded - own:.2f} ms "
-          f"media encoding (text-rendered mock images: {encoded:.2f} ms in all); "
-          f"with the fixed part: {1000 * fast['cpu'] / cpu_rows:.2f} ms")
+    kernel = 1000 * (fast["sys"] - fixed["sys"]) / (fast["rows"] - fixed["rows"])
+    print(f"\nCPU per row, D = 0, {cpu_rows} rows, one process, outputs under {fast['tmpdir']}, the run's fixed "
+          f"{fixed['cpu']:.2f} s ({FIXED_ROWS} rows) left out: {own:.2f} ms our overhead (cheap mock images; "
+          f"{kernel:.2f} ms of it in the kernel) + {encoded - own:.2f} ms media encoding (text-rendered mock images: "
+          f"{encoded:.2f} ms in all); with the fixed part: {1000 * fast['cpu'] / cpu_rows:.2f} ms")
     print(f"  -> one core sustains ~{1000 / own:.0f} finished jobs/s of our own work")
+    if OUTPUT_DIR is not None:  # the same on the machine's temporary folder (its disk)
+        disk_fixed = run_child("pipeline", str(FIXED_ROWS), "0.0", "100", "0", tmpdir=None)
+        disk = run_child("pipeline", str(cpu_rows), "0.0", "100", "0", tmpdir=None)
+        disk_kernel = 1000 * (disk["sys"] - disk_fixed["sys"]) / (disk["rows"] - disk_fixed["rows"])
+        print(f"  the same with outputs under {disk['tmpdir']} (this machine's disk): {per_row_ms(disk, disk_fixed):.2f} "
+              f"ms per row, {disk_kernel:.2f} ms of it in the kernel (five new files per row)")
 
     if not args.skip_multi and multi_window is not None:
         rows, ideal = args.rows_per_window * multi_window, multi_window / duration

@@ -70,6 +70,11 @@ def known_providers() -> list[str]:
 
 def get_provider(name: str) -> Any:
     """The handler for ``name``, importing a built-in one on first use."""
+    handler = _handlers.get(name)  # asked by every call of every row: no lock once loaded
+    if handler is None:
+        handler = _builtins.get(name)
+    if handler is not None:
+        return handler
     with _lock:
         handler = _handlers.get(name)
         if handler is None:

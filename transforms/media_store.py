@@ -1,9 +1,11 @@
 """WriteMedia: put a response's media under ``<output>/media/<modality>/<key>[-<n>].<ext>``.
 
-Each output is first spooled to a local temporary file (streamed, hashed on the
-way), then probed: it must decode as the modality's kind of media, and the measured
-duration / size go into the row. Only then is it uploaded under its final name,
-atomically. Memory stays bounded whatever the media's size.
+An output named by a URL is first spooled to a local temporary file (streamed, hashed
+on the way); one the provider answered with in memory (bytes, base64, a data URL) stays
+in memory, since it is already whole there. Either is then probed: it must decode as the
+modality's kind of media, and the measured duration / size go into the row. Only then is
+it uploaded under its final name, atomically. Memory stays bounded whatever the size of
+downloaded media.
 """
 
 from __future__ import annotations
@@ -43,9 +45,22 @@ class MediaStoreError(Exception):
 
 @dataclass
 class Spooled:
+    """One output ready to publish: a local spool file (``path``) or the bytes themselves
+    (``data``), with its size and sha256."""
+
     path: str
     size: int
     sha256: str
+    data: bytes | None = None
+
+    @classmethod
+    def of(cls, data: bytes) -> "Spooled":
+        return cls("", len(data), hashlib.sha256(data).hexdigest(), data)
+
+    @property
+    def source(self) -> str | bytes:
+        """What the prober and the poster maker read: the bytes, or the spool file."""
+        return self.data if self.data is not None else self.path
 
 
 class MediaStore:
@@ -69,6 +84,10 @@ class MediaStore:
         stored = []
         deadline = time.monotonic() + (DOWNLOAD_TIMEOUT if timeout is None else timeout)
         for index, item in enumerate(media_items(modality, response)):
+            data = in_memory_bytes(item)
+            if data is not None:  # already whole in memory: no spool file, no second read
+                stored.append(self._publish(modality, key, index, Spooled.of(data), raw_pcm_sample_rate))
+                continue
             with self._spool(item, deadline, _url_headers(response, item)) as spooled:
                 stored.append(self._publish(modality, key, index, spooled, raw_pcm_sample_rate))
         if not stored:
@@ -80,7 +99,7 @@ class MediaStore:
         from providers.media.probe import MediaProbeError, probe_media
 
         try:
-            info = probe_media(spooled.path, raw_pcm_sample_rate=raw_pcm_sample_rate)
+            info = probe_media(spooled.source, raw_pcm_sample_rate=raw_pcm_sample_rate)
         except MediaProbeError as exc:
             raise MediaStoreError(f"output {index} does not decode as media: {exc}") from None
         expected = modality_spec(modality).media_kind
@@ -88,9 +107,12 @@ class MediaStore:
             raise MediaStoreError(f"output {index} is {info.kind} ({info.content_type}), expected {expected}")
         extension = EXTENSIONS.get(info.content_type, "bin")
         relpath = f"media/{modality}/{key}{'' if index == 0 else f'-{index}'}.{extension}"
-        self.storage.put_file(spooled.path, relpath)
+        if spooled.data is not None:
+            self.storage.write_bytes(relpath, spooled.data)
+        else:
+            self.storage.put_file(spooled.path, relpath)
         if needs_poster(info.kind, info.width, info.height):
-            store_poster(self.storage, relpath, spooled.path, info.kind)
+            store_poster(self.storage, relpath, spooled.source, info.kind)
         return StoredMedia(
             uri=self.storage.uri(relpath),
             content_type=info.content_type,
@@ -109,19 +131,15 @@ class MediaStore:
         """Write one media item (URL, gs:// or s3:// URI, base64, data URL or MediaContent) to ``sink``;
         a download ends by ``deadline`` (``time.monotonic()``; default: :data:`DOWNLOAD_TIMEOUT` from now).
         ``headers``: what an authenticated result URL is fetched with (the provider's credentials)."""
-        if isinstance(item, dict):
-            content = item.get("content", b"")
-            sink.write(content if isinstance(content, (bytes, bytearray)) else decode_base64(str(content)))
-        elif isinstance(item, (bytes, bytearray)):
-            sink.write(item)
+        data = in_memory_bytes(item)
+        if data is not None:
+            sink.write(data)
         elif isinstance(item, str) and item.startswith(("http://", "https://")):
             self._download(item, sink, deadline or time.monotonic() + DOWNLOAD_TIMEOUT, headers)
         elif isinstance(item, str) and item.startswith(OBJECT_STORE_PROTOCOLS):
             self._copy_uri(item, sink)
-        elif isinstance(item, str) and "://" in item.split(",", 1)[0] and not item.startswith("data:"):
-            raise MediaStoreError(f"refusing to read {item.split('://', 1)[0]}:// media named by a provider answer")
         elif isinstance(item, str):
-            sink.write(decode_base64(item))
+            raise MediaStoreError(f"refusing to read {item.split('://', 1)[0]}:// media named by a provider answer")
         else:
             raise MediaStoreError(f"unsupported media value of type {type(item).__name__}")
 
@@ -216,8 +234,8 @@ def needs_poster(kind: str, width: int | None, height: int | None) -> bool:
     return kind == "video" or (kind == "image" and max(width or 0, height or 0) > POSTER_MAX_SIDE)
 
 
-def store_poster(storage: Storage, relpath: str, local_path: str, kind: str) -> bool:
-    """Write the poster of stored media (a local copy at ``local_path``) beside it.
+def store_poster(storage: Storage, relpath: str, local_path: str | bytes, kind: str) -> bool:
+    """Write the poster of stored media (a local copy at ``local_path``, or its bytes) beside it.
 
     A poster is a convenience for the gallery: when none can be made, log it and return
     False rather than fail a row whose media were already validated and stored."""
@@ -274,6 +292,20 @@ def media_items(modality: str, response: Any) -> Iterator[Any]:
         yield from response.images
     else:
         yield response.audio
+
+
+def in_memory_bytes(item: Any) -> bytes | None:
+    """The bytes of a media value the provider answered with in memory (MediaContent,
+    bytes, base64 or a data URL); None for a value naming media elsewhere (a URL, an
+    object-store URI), which is streamed instead."""
+    if isinstance(item, dict):
+        content = item.get("content", b"")
+        return bytes(content) if isinstance(content, (bytes, bytearray)) else decode_base64(str(content))
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(item)
+    if isinstance(item, str) and ("://" not in item.split(",", 1)[0] or item.startswith("data:")):
+        return decode_base64(item)
+    return None
 
 
 def decode_base64(value: str) -> bytes:

@@ -563,9 +563,10 @@ POSTER_MAX_SIDE = 320
 _POSTER_AT_SECONDS = 1.0  # the first frame is often a fade from black
 
 
-def media_poster(source: str | os.PathLike, kind: str, *, max_side: int = POSTER_MAX_SIDE, quality: int = 80) -> bytes:
+def media_poster(source: str | os.PathLike | bytes, kind: str, *, max_side: int = POSTER_MAX_SIDE,
+                 quality: int = 80) -> bytes:
     """A small JPEG still of the ``kind`` ("video" or "image") media at ``source`` (a local
-    path), at most ``max_side`` pixels wide or high. For a video: its frame at one second,
+    path, or the media's bytes), at most ``max_side`` pixels wide or high. For a video: its frame at one second,
     or at a third of a shorter clip, decoding from the start only up to that frame.
     Raises ``MediaProbeError`` when no still can be taken."""
     image = _video_still(source) if kind == "video" else _image_still(source)
@@ -575,11 +576,16 @@ def media_poster(source: str | os.PathLike, kind: str, *, max_side: int = POSTER
     return buffer.getvalue()
 
 
-def _video_still(source: str | os.PathLike) -> Image.Image:
+def _readable(source: str | os.PathLike | bytes) -> str | io.BytesIO:
+    """What PyAV and Pillow open: a path, or the bytes as a file."""
+    return io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source)
+
+
+def _video_still(source: str | os.PathLike | bytes) -> Image.Image:
     import av
 
     try:
-        with av.open(os.fspath(source), "r") as container:
+        with av.open(_readable(source), "r") as container:
             if not container.streams.video:
                 raise MediaProbeError("no video stream to take a poster frame from")
             stream = container.streams.video[0]
@@ -599,11 +605,11 @@ def _video_still(source: str | os.PathLike) -> Image.Image:
         raise MediaProbeError(f"cannot take a poster frame: {type(exc).__name__}: {exc}") from exc
 
 
-def _image_still(source: str | os.PathLike) -> Image.Image:
+def _image_still(source: str | os.PathLike | bytes) -> Image.Image:
     from PIL import Image as PILImage
 
     try:
-        with PILImage.open(os.fspath(source)) as image:
+        with PILImage.open(_readable(source)) as image:
             image.seek(0)  # the first frame of an animated GIF/WEBP
             return image.copy()
     except Exception as exc:  # Pillow raises many types for bad data

@@ -117,3 +117,62 @@ def test_a_hashing_sink_hashes_what_is_written_and_starts_over_when_rewound(tmp_
             sink.seek(3)
     content = (tmp_path / "f").read_bytes()
     assert sink.hexdigest() == hashlib.sha256(content).hexdigest() and sink.size == len(content)
+
+
+def _counting_spools(monkeypatch):
+    """Every spool file the store makes, counted."""
+    import tempfile
+
+    made = []
+    real = tempfile.mkstemp
+
+    def counted(*args, **kwargs):
+        made.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("transforms.media_store.tempfile.mkstemp", counted)
+    return made
+
+
+@pytest.mark.parametrize("form", ["base64", "data_url"])
+def test_media_answered_in_memory_is_stored_without_a_spool_file(tmp_path, monkeypatch, form):
+    from providers.media.probe import probe_media
+    from providers.media.synthesis import POSTER_MAX_SIDE
+
+    made = _counting_spools(monkeypatch)
+    png = make_image("in memory", 3 * POSTER_MAX_SIDE, 2 * POSTER_MAX_SIDE)  # large enough for a poster
+    item = {"base64": base64.b64encode(png).decode(),
+            "data_url": "data:image/png;base64," + base64.b64encode(png).decode()}[form]
+    (stored,) = MediaStore(Storage(str(tmp_path / "out"))).store(
+        "image", KEY, ImageGenerationResponse(request_id="r", images=[item]))
+    assert made == []
+    folder = tmp_path / "out" / "media" / "image"
+    assert (folder / f"{KEY}.png").read_bytes() == png
+    assert (stored.sha256, stored.bytes) == (hashlib.sha256(png).hexdigest(), len(png))
+    assert (stored.width, stored.height) == (3 * POSTER_MAX_SIDE, 2 * POSTER_MAX_SIDE)
+    poster = probe_media(folder / f"{KEY}.poster.jpg")
+    assert poster.content_type == "image/jpeg" and max(poster.width, poster.height) == POSTER_MAX_SIDE
+    assert sorted(p.name for p in folder.iterdir()) == [f"{KEY}.png", f"{KEY}.poster.jpg"]
+
+
+def test_a_video_answered_in_memory_gets_its_poster_from_the_bytes(tmp_path, monkeypatch):
+    from providers.media.probe import probe_media
+
+    made = _counting_spools(monkeypatch)
+    video = make_video("poster from bytes", 320, 240, 1.0)
+    (stored,) = MediaStore(Storage(str(tmp_path / "out"))).store(
+        "video", KEY, video_response(MediaContent(content=video, content_type="video/mp4")))
+    assert made == [] and (stored.width, stored.height) == (320, 240)
+    assert probe_media(tmp_path / "out" / "media" / "video" / f"{KEY}.poster.jpg").content_type == "image/jpeg"
+
+
+def test_media_named_by_a_url_is_still_spooled_and_the_spool_removed(tmp_path, monkeypatch, emulator):
+    made = _counting_spools(monkeypatch)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    png = make_image("by url", 16, 16)
+    url = emulator.host_media(png, "image/png", provider="demo")
+    store = MediaStore(Storage(str(tmp_path / "out")), spool_dir=str(spool))
+    (stored,) = store.store("image", KEY, ImageGenerationResponse(request_id="r", images=[url]))
+    assert made == [1] and list(spool.iterdir()) == []
+    assert stored.sha256 == hashlib.sha256(png).hexdigest()

@@ -146,3 +146,47 @@ def test_expand_inputs_finds_files_by_glob(storage: Storage, root: tuple[str, di
     assert found == [storage.uri("in/a.jsonl"), storage.uri("in/b.jsonl")]
     assert expand_inputs(f"{root[0]}/in/a.jsonl", root[1]) == [storage.uri("in/a.jsonl")]
     assert expand_inputs(f"{root[0]}/in/none-*.jsonl", root[1]) == []
+
+
+def test_temporary_names_are_unique_across_threads_and_forked_processes(tmp_path: Path) -> None:
+    import threading
+
+    from transforms.storage import TemporaryNames
+
+    names = TemporaryNames()
+    final = str(tmp_path / "media" / "k.png")
+    made: list[list[str]] = [[] for _ in range(8)]
+
+    def draw(into: list[str]) -> None:
+        into.extend(names.beside(final) for _ in range(2000))
+
+    threads = [threading.Thread(target=draw, args=(into,)) for into in made]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    drawn = [name for into in made for name in into]
+    assert len(set(drawn)) == len(drawn) == 16000
+    assert all(name.startswith(final + ".tmp-") for name in drawn)
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child draws with the parent's instance, counter and all
+        os.write(write, names.beside(final).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 4096).decode()
+    parent = names.beside(final)
+    assert child.rsplit("-", 2)[1] != parent.rsplit("-", 2)[1]  # another tag: the same count cannot collide
+
+
+def test_a_local_write_never_leaves_a_partial_file_under_the_final_name(tmp_path: Path) -> None:
+    from transforms.storage import write_new_local_file
+
+    storage = Storage(str(tmp_path / "root"))
+    big = os.urandom(3 << 20)
+    storage.write_bytes("a/b.bin", big)
+    assert (tmp_path / "root" / "a" / "b.bin").read_bytes() == big
+    with pytest.raises(FileExistsError):  # the temporary name is always a new file
+        write_new_local_file(str(tmp_path / "root" / "a" / "b.bin"), b"x")
+    assert sorted(p.name for p in (tmp_path / "root" / "a").iterdir()) == ["b.bin"]
