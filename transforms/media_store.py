@@ -211,10 +211,14 @@ class _SpoolContext:
 
     def __enter__(self) -> Spooled:
         handle, self.path = tempfile.mkstemp(prefix="mediagen-", dir=self.store.spool_dir)
-        with os.fdopen(handle, "w+b") as file:
-            sink = HashingSink(file)
-            self.store.write_item(self.item, sink, self.deadline, self.headers)  # type: ignore[arg-type]
-            file.flush()
+        try:
+            with os.fdopen(handle, "w+b") as file:
+                sink = HashingSink(file)
+                self.store.write_item(self.item, sink, self.deadline, self.headers)  # type: ignore[arg-type]
+                file.flush()
+        except BaseException:  # a failed download: ``with`` calls no __exit__ when __enter__ raises
+            self.__exit__()
+            raise
         return Spooled(self.path, sink.size, sink.hexdigest())
 
     def __exit__(self, *exc: Any) -> None:

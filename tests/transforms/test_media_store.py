@@ -176,3 +176,14 @@ def test_media_named_by_a_url_is_still_spooled_and_the_spool_removed(tmp_path, m
     (stored,) = store.store("image", KEY, ImageGenerationResponse(request_id="r", images=[url]))
     assert made == [1] and list(spool.iterdir()) == []
     assert stored.sha256 == hashlib.sha256(png).hexdigest()
+
+
+def test_a_failed_download_leaves_no_spool_file(tmp_path, emulator):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    url = emulator.host_media(make_image("gone", 16, 16), "image/png", provider="demo")
+    emulator.inject("media", Fault.http(403), times=1)
+    store = MediaStore(Storage(str(tmp_path / "out")), spool_dir=str(spool))
+    with pytest.raises(MediaStoreError, match="HTTP 403"):
+        store.store("image", KEY, ImageGenerationResponse(request_id="r", images=[url]))
+    assert list(spool.iterdir()) == []
