@@ -108,9 +108,9 @@ class MediaStore:
         extension = EXTENSIONS.get(info.content_type, "bin")
         relpath = f"media/{modality}/{key}{'' if index == 0 else f'-{index}'}.{extension}"
         if spooled.data is not None:
-            self.storage.write_bytes(relpath, spooled.data)
+            self.storage.write_bytes(relpath, spooled.data, info.content_type)
         else:
-            self.storage.put_file(spooled.path, relpath)
+            self.storage.put_file(spooled.path, relpath, info.content_type)
         if needs_poster(info.kind, info.width, info.height):
             store_poster(self.storage, relpath, spooled.source, info.kind)
         return StoredMedia(
@@ -247,7 +247,7 @@ def store_poster(storage: Storage, relpath: str, local_path: str | bytes, kind: 
     from providers.media.synthesis import media_poster
 
     try:
-        storage.write_bytes(poster_path(relpath), media_poster(local_path, kind))
+        storage.write_bytes(poster_path(relpath), media_poster(local_path, kind), "image/jpeg")
     except (MediaProbeError, OSError) as exc:
         log.warning("no poster for %s: %s", relpath, exc)
         return False

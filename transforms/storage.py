@@ -35,6 +35,8 @@ UPLOAD_OPTIONS: dict[str, dict[str, int]] = {
     # gcsfs: resumable upload in chunks of this size (a multiple of 256 KiB; default 50 MiB)
     "gs": {"chunksize": UPLOAD_CHUNK // 2},
 }
+CONTENT_TYPE_OPTION = {"gs": "content_type", "gcs": "content_type", "s3": "ContentType", "s3a": "ContentType"}
+"""The keyword each object store's fsspec upload takes for the object's Content-Type."""
 GCSFS_EXTENDED_SWITCH = "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"
 """gcsfs reads this when imported; "false" selects the plain JSON-API filesystem."""
 
@@ -155,8 +157,8 @@ class Storage:
         except FileNotFoundError:
             return None
 
-    def write_bytes(self, relpath: str, data: bytes) -> None:
-        """Write ``data`` atomically."""
+    def write_bytes(self, relpath: str, data: bytes, content_type: str | None = None) -> None:
+        """Write ``data`` atomically; on GCS and S3 the object is served as ``content_type``."""
         final = self.path(relpath)
         self._ensure_parent(final)
         if self.protocol in RENAMING_PROTOCOLS:
@@ -168,7 +170,7 @@ class Storage:
                     self.fs.pipe_file(temporary, data)
                 self._rename(temporary, final)
         else:
-            self.fs.pipe_file(final, data)
+            self.fs.pipe_file(final, data, **self._typed(content_type))
 
     def write_json(self, relpath: str, payload: Any) -> None:
         self.write_bytes(relpath, json.dumps(payload, indent=1, default=str).encode("utf-8"))
@@ -215,8 +217,9 @@ class Storage:
             return float(value) < cutoff
         return False
 
-    def put_file(self, local_path: str, relpath: str) -> None:
-        """Upload a local file atomically, streaming it (never whole in memory)."""
+    def put_file(self, local_path: str, relpath: str, content_type: str | None = None) -> None:
+        """Upload a local file atomically, streaming it (never whole in memory); on GCS and
+        S3 the object is served as ``content_type``."""
         final = self.path(relpath)
         self._ensure_parent(final)
         if self.protocol in RENAMING_PROTOCOLS:
@@ -225,7 +228,14 @@ class Storage:
                 self._stream_file(local_path, temporary)
                 self._rename(temporary, final)
         else:
-            self.fs.put_file(local_path, final, **UPLOAD_OPTIONS.get(self.protocol, {}))
+            self.fs.put_file(local_path, final, **UPLOAD_OPTIONS.get(self.protocol, {}), **self._typed(content_type))
+
+    def _typed(self, content_type: str | None) -> dict[str, str]:
+        """The upload option that sets an object's Content-Type (gcsfs and s3fs name it
+        differently; without it both store ``application/octet-stream``)."""
+        if content_type is None:
+            return {}
+        return {CONTENT_TYPE_OPTION[self.protocol]: content_type} if self.protocol in CONTENT_TYPE_OPTION else {}
 
     @contextlib.contextmanager
     def _removed_on_failure(self, temporary: str) -> Iterator[None]:

@@ -61,17 +61,17 @@ class CountingStorage(Storage):
         STORE_COUNTS.add("size")
         return super().size(relpath)
 
-    def write_bytes(self, relpath: str, data: bytes) -> None:
+    def write_bytes(self, relpath: str, data: bytes, content_type: str | None = None) -> None:
         STORE_COUNTS.add("write_bytes")
-        super().write_bytes(relpath, data)
+        super().write_bytes(relpath, data, content_type)
 
     def create_only(self, relpath: str, data: bytes) -> bool:
         STORE_COUNTS.add("create_only")
         return super().create_only(relpath, data)
 
-    def put_file(self, local_path: str, relpath: str) -> None:
+    def put_file(self, local_path: str, relpath: str, content_type: str | None = None) -> None:
         STORE_COUNTS.add("put_file")
-        super().put_file(local_path, relpath)
+        super().put_file(local_path, relpath, content_type)
 
     def modified_before(self, relpath: str, cutoff: float) -> bool:
         STORE_COUNTS.add("modified_before")

@@ -187,3 +187,20 @@ def test_a_failed_download_leaves_no_spool_file(tmp_path, emulator):
     with pytest.raises(MediaStoreError, match="HTTP 403"):
         store.store("image", KEY, ImageGenerationResponse(request_id="r", images=[url]))
     assert list(spool.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["gs", "s3"])
+def test_media_on_an_object_store_is_served_as_its_probed_type(kind, request, emulator):
+    store = request.getfixturevalue("gcs_store" if kind == "gs" else "s3_store")
+    storage = Storage(store.fresh_root("media-types"), store.storage_options)
+    png = make_image("typed", 400, 300)  # large enough for a poster
+    by_url = emulator.host_media(make_image("typed by url", 16, 16), "application/octet-stream", provider="demo")
+    stored = MediaStore(storage).store("image", KEY, ImageGenerationResponse(
+        request_id="r", images=[base64.b64encode(png).decode(), by_url]))
+
+    def served_as(relpath):
+        info = storage.fs.info(storage.path(relpath))
+        return info.get("contentType") or info.get("ContentType")
+
+    assert [served_as(storage.relative(s.uri)) for s in stored] == ["image/png", "image/png"]
+    assert served_as(f"media/image/{KEY}.poster.jpg") == "image/jpeg"

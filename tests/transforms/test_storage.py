@@ -190,3 +190,24 @@ def test_a_local_write_never_leaves_a_partial_file_under_the_final_name(tmp_path
     with pytest.raises(FileExistsError):  # the temporary name is always a new file
         write_new_local_file(str(tmp_path / "root" / "a" / "b.bin"), b"x")
     assert sorted(p.name for p in (tmp_path / "root" / "a").iterdir()) == ["b.bin"]
+
+
+@pytest.mark.parametrize("kind", ["gs", "s3"])
+def test_objects_are_served_with_the_content_type_they_were_written_with(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    store: ObjectStore = request.getfixturevalue("gcs_store" if kind == "gs" else "s3_store")
+    storage = Storage(store.fresh_root("typed"), store.storage_options)
+    source = tmp_path / "clip"  # no extension: nothing to guess the type from
+    source.write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    storage.write_bytes("media/image/k.png", b"\x89PNG", "image/png")
+    storage.put_file(str(source), "media/video/k.mp4", "video/mp4")
+    storage.write_bytes("_ledger/k.json", b"{}")
+
+    def served_as(relpath: str) -> str:
+        info = storage.fs.info(storage.path(relpath))
+        return info.get("contentType") or info.get("ContentType")
+
+    assert served_as("media/image/k.png") == "image/png"
+    assert served_as("media/video/k.mp4") == "video/mp4"
+    assert served_as("_ledger/k.json") in ("application/octet-stream", "binary/octet-stream")
