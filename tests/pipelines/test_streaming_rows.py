@@ -43,21 +43,7 @@ def run_bundles(dofn: GenerateDoFn, bundles: list[list]) -> list:
 
 
 def test_the_graph_has_no_shuffle_between_reading_and_the_results(tmp_path):
-    args = argparse.Namespace(input_format=None, storage_options=None, strict_ids=False, limit=None, workers=1,
-                              lease_seconds=300.0, resubmit_uncertain=False, regenerate=None, output=str(tmp_path),
-                              results_mode="replace")
-    pipeline = beam.Pipeline()
-    build_graph(pipeline, args, JobConfig.model_validate(JOB), [str(tmp_path / "p.jsonl")], "run", None)
-    labels: list[str] = []
-
-    class Labels(beam.pipeline.PipelineVisitor):
-        def enter_composite_transform(self, node):
-            labels.append(node.full_label)
-
-        def visit_transform(self, node):
-            labels.append(node.full_label)
-
-    pipeline.visit(Labels())
+    labels = graph_labels(tmp_path)
     shuffles = [label for label in labels if any(word in label for word in ("GroupByKey", "Reshuffle"))
                 and not label.startswith(("ReadPrompts/", "WriteResults/CollectShards"))]
     assert shuffles == []
@@ -65,7 +51,7 @@ def test_the_graph_has_no_shuffle_between_reading_and_the_results(tmp_path):
 
 
 def graph_labels(tmp_path, **options) -> list[str]:
-    """Every transform label of the graph ``build_graph`` makes with these options."""
+    """Every transform label of the graph ``build_graph`` makes with these options, composites included."""
     args = argparse.Namespace(input_format=None, storage_options=None, strict_ids=False, limit=None, workers=1,
                               lease_seconds=300.0, resubmit_uncertain=False, regenerate=None, output=str(tmp_path),
                               results_mode="replace", **options)
@@ -74,6 +60,9 @@ def graph_labels(tmp_path, **options) -> list[str]:
     labels: list[str] = []
 
     class Labels(beam.pipeline.PipelineVisitor):
+        def enter_composite_transform(self, node):
+            labels.append(node.full_label)
+
         def visit_transform(self, node):
             labels.append(node.full_label)
 
