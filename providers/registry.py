@@ -70,22 +70,23 @@ def known_providers() -> list[str]:
 
 def get_provider(name: str) -> Any:
     """The handler for ``name``, importing a built-in one on first use."""
-    handler = _handlers.get(name)  # asked by every call of every row: no lock once loaded
+    handler = _loaded(name)  # asked by every call of every row: no lock once loaded
     if handler is None:
-        handler = _builtins.get(name)
-    if handler is not None:
-        return handler
-    with _lock:
-        handler = _handlers.get(name)
-        if handler is None:
-            handler = _builtins.get(name)
-        if handler is None and name in BUILTIN_PROVIDERS:
-            handler = _builtins[name] = _load_builtin(name)
+        with _lock:
+            handler = _loaded(name)
+            if handler is None and name in BUILTIN_PROVIDERS:
+                handler = _builtins[name] = _load_builtin(name)
     if handler is None:
         raise UnknownProviderError(
             f"unknown provider {name!r}; known providers: {', '.join(known_providers())}", provider=name
         )
     return handler
+
+
+def _loaded(name: str) -> Any:
+    """The handler registered for ``name`` at runtime, else its loaded built-in, else None."""
+    handler = _handlers.get(name)
+    return _builtins.get(name) if handler is None else handler
 
 
 def _load_builtin(name: str) -> Any:

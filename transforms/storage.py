@@ -233,9 +233,8 @@ class Storage:
     def _typed(self, content_type: str | None) -> dict[str, str]:
         """The upload option that sets an object's Content-Type (gcsfs and s3fs name it
         differently; without it both store ``application/octet-stream``)."""
-        if content_type is None:
-            return {}
-        return {CONTENT_TYPE_OPTION[self.protocol]: content_type} if self.protocol in CONTENT_TYPE_OPTION else {}
+        option = CONTENT_TYPE_OPTION.get(self.protocol)
+        return {option: content_type} if option is not None and content_type is not None else {}
 
     @contextlib.contextmanager
     def _removed_on_failure(self, temporary: str) -> Iterator[None]:
@@ -296,9 +295,9 @@ class Storage:
             except FileNotFoundError:
                 return
             except NotADirectoryError:
-                names = None
-            if names is not None:
-                folder = posixpath.normpath(reldir).strip("/") if reldir else ""
+                pass  # a file: fsspec's listing below names the file itself
+            else:
+                folder = posixpath.normpath(reldir).strip("/")
                 yield from (f"{folder}/{name}" if folder not in ("", ".") else name for name in names)
                 return
         self.fs.invalidate_cache(base)  # a cached listing would hide other workers' writes
