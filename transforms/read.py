@@ -360,7 +360,7 @@ class RowIds:
 
     def __init__(self, strict: bool = False, source_of: Callable[[str, int], str] | None = None) -> None:
         self.strict = strict
-        self.source_of = source_of or (lambda uri, index: f"{uri}:{index}" if index else uri)
+        self.source_of = source_of or (lambda uri, index: row_source(uri, index, "jsonl"))
         self.repeats = 0
         self._seen = DigestTable()
         self._files: dict[str, int] = {}
@@ -411,16 +411,6 @@ class RowIds:
 
     def _position(self, code: int) -> tuple[str, int]:
         return self._uris[min(code >> _INDEX_BITS, len(self._uris) - 1)], code & ((1 << _INDEX_BITS) - 1)
-
-
-def unique_ids(element: tuple[str, Iterable[PromptRow]], strict: bool = False) -> Iterator[PromptRow]:
-    """The rows sharing one id, in input order, through :class:`RowIds`."""
-    _, grouped = element
-    rows = sorted(grouped, key=lambda r: (r.position, r.source))
-    sources = {r.position: r.source for r in rows}
-    ids = RowIds(strict, lambda uri, index: sources[(uri, index)])
-    for row in rows:
-        yield ids.resolve(row)
 
 
 def read_run(files: Sequence[str], job: JobConfig, declared_format: str | None = None,

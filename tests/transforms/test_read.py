@@ -87,7 +87,7 @@ def test_inputs_are_a_file_a_glob_or_a_folder(tmp_path):
 # -- bad input costs only itself ------------------------------------------------------------
 
 from transforms import read as read_module  # noqa: E402
-from transforms.read import PromptRow, ReadPrompts, duplicate_id_count, duplicate_report, unique_ids  # noqa: E402
+from transforms.read import PromptRow, ReadPrompts, RowIds, duplicate_id_count, duplicate_report  # noqa: E402
 
 STS_JOB = JobConfig(modality="sts", configs=[{"provider": "mock", "model": "m"}])
 
@@ -157,13 +157,19 @@ def _row(row_id, source, index):
                      position=(source.split(":")[0], index))
 
 
+def _resolved_in_input_order(rows, strict=False):
+    sources = {r.position: r.source for r in rows}
+    ids = RowIds(strict, lambda uri, index: sources[(uri, index)])
+    return [ids.resolve(r) for r in sorted(rows, key=lambda r: r.position)]
+
+
 def test_duplicate_ids_are_renamed_in_input_order_or_refused_when_strict():
     rows = [_row("a", "g:1", 1), _row("a", "f:9", 9), _row("a", "f:10", 10)]
-    renamed = list(unique_ids(("a", rows)))
+    renamed = _resolved_in_input_order(rows)
     assert [(r.row_id, r.source, r.duplicate_of) for r in renamed] == [
         ("a", "f:9", None), ("a~2", "f:10", "a"), ("a~3", "g:1", "a")]
     assert duplicate_report(renamed) == (2, ["'a' at f:10", "'a' at g:1"])
-    strict = list(unique_ids(("a", rows), strict=True))
+    strict = _resolved_in_input_order(rows, strict=True)
     assert [r.is_valid for r in strict] == [True, False, False]
     assert strict[1].error == "f:10: id: row id 'a' is already used by f:9 (ids must be unique)"
 
