@@ -254,13 +254,9 @@ class GenerateDoFn(beam.DoFn):
         """(done record, placeholder) when :meth:`_first_finished` would reuse it and the index
         alone shows it: the chain's first distinct key the index lacks ends the walk, as does a
         record that is not simply reused (redone, replaced: the full path does that)."""
-        for position, key in enumerate(keys):
-            if key in keys[:position]:
-                continue
+        for position, key in _first_occurrences(keys):
             entry = self.ledger.indexed(key)
-            if entry is None:
-                return None
-            if entry.run_id != self.run_id and reuse_decision(chain, position, can_serve, self.regenerate) != "reuse":
+            if entry is None or self._decision(entry, chain, position, can_serve) != "reuse":
                 return None
             return entry, is_placeholder(chain, position)
         return None
@@ -338,20 +334,22 @@ class GenerateDoFn(beam.DoFn):
         not reused while that first config ``can_serve``. ``--regenerate mock`` reopens
         every record the mock made, ``--regenerate all`` every record, so the chain makes
         (and pays for) them anew; records this run wrote itself are never reopened."""
-        for position, key in enumerate(keys):
-            if key in keys[:position]:
-                continue
+        for position, key in _first_occurrences(keys):
             entry = self.ledger.finished(key)
             if entry is None:
                 continue
-            decision = "reuse" if entry.run_id == self.run_id else reuse_decision(chain, position, can_serve,
-                                                                                   self.regenerate)
+            decision = self._decision(entry, chain, position, can_serve)
             if decision == "redo":
                 self.ledger.reopen(key)
             if decision != "reuse":
                 continue
             return entry, position
         return None
+
+    def _decision(self, entry: LedgerEntry, chain: list[Any], position: int, can_serve: bool) -> str:
+        """What this run does with ``entry`` (made by ``chain[position]``): always ``reuse`` a
+        record this run wrote itself, else as :func:`reuse_decision` says."""
+        return "reuse" if entry.run_id == self.run_id else reuse_decision(chain, position, can_serve, self.regenerate)
 
     def _request_for(self, row: PromptRow) -> Any:
         """The row's request, decoded; media it names by URL or path are loaded by a later step."""
@@ -366,6 +364,14 @@ class GenerateDoFn(beam.DoFn):
                 self.metrics.row(row)
                 yield row
             self.metrics.generation(int(1000 * (result.finished - pending.started)))
+
+
+def _first_occurrences(keys: list[str]) -> Iterator[tuple[int, str]]:
+    """(position, key) of each key of a chain the first time it appears (configs of one
+    chain may share an output key)."""
+    for position, key in enumerate(keys):
+        if key not in keys[:position]:
+            yield position, key
 
 
 def _pcm_rate(request: Any) -> int | None:
