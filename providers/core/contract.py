@@ -191,6 +191,10 @@ class ProviderContext:
         poll = self.last_poll
         return poll.result if poll is not None and poll.state == "completed" else None
 
+    def last_poll_payload(self) -> dict[str, Any] | None:
+        """What the last poll said (``JobStatus.raw``), for the completed progress update."""
+        return self.last_poll.raw if self.last_poll is not None else None
+
     def require_api_key(self) -> str:
         """The key, or a clear non-retryable error naming where it should come from."""
         if not self.api_key:

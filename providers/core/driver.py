@@ -503,7 +503,7 @@ def _single_steps(provider: JobProvider, modality: Modality, config: AnyConfig, 
     except MediagenError as exc:
         yield Emit(failed_update(modality, request_id, str(exc)))
         raise
-    yield Emit(completed_update(modality, response, ctx.last_poll.raw if ctx.last_poll is not None else None))
+    yield Emit(completed_update(modality, response, ctx.last_poll_payload()))
     return response
 
 

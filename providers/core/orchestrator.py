@@ -254,8 +254,7 @@ def _attempt_steps(
         cost = attempt_cost(ctx.charge)
         if ctx.charge is not None:
             cost = spend.book.actual(modality, cfg, request, ctx.charge, getattr(response, "raw_response", None))
-        last_update = ctx.last_poll.raw if ctx.last_poll is not None else None
-        return _Try(response, ctx.provider_request_id, cost, ctx.queued_seconds, last_update)
+        return _Try(response, ctx.provider_request_id, cost, ctx.queued_seconds, ctx.last_poll_payload())
     if slot is not None:
         # A custom handler's call is paid for like a submit: claim it first.
         claim = yield from claim_steps(slot, idempotent=False)
